@@ -1,0 +1,112 @@
+"""Request arguments as DESIGN.md §4 defines them, as DRF serializer fields.
+
+Arguments come as query parameters (GET) or form fields / a JSON body (POST, DELETE). A JSON-valued
+argument may be a JSON string (form, query) or a JSON value (JSON body). Booleans accept
+true/false/1/0. Anything else is a 400.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.http import QueryDict
+from rest_framework import serializers
+from rest_framework.request import Request
+
+from gamemaster.errors import BadArguments
+
+ACCOUNT_MAX_LENGTH = 64
+
+
+def request_args(request: Request) -> dict[str, Any]:
+    """The arguments of a request as a flat dict, from the query (GET) or the body (POST, DELETE)."""
+    if request.method in ("GET", "HEAD"):
+        return _flatten(request.query_params)
+    try:
+        data = request.data
+    except Exception as exc:  # ParseError, UnsupportedMediaType: say what was wrong, not 500
+        raise BadArguments(f"The request body could not be read: {exc}") from None
+    if isinstance(data, QueryDict):
+        args = _flatten(request.query_params)
+        args.update(_flatten(data))
+        return args
+    if not isinstance(data, dict):
+        raise BadArguments("A JSON body must be an object of arguments.")
+    return {**_flatten(request.query_params), **data}
+
+
+def _flatten(query: QueryDict) -> dict[str, Any]:
+    return {key: query.get(key) for key in query.keys()}
+
+
+class JSONArgField(serializers.Field):
+    """A JSON object or list, given as a JSON value or as a string holding JSON."""
+
+    default_error_messages = {
+        "invalid_json": "Not valid JSON: {error}.",
+        "wrong_type": "Must be a JSON {expected}.",
+    }
+
+    def __init__(self, *, expected: type = dict, **kwargs: Any) -> None:
+        self.expected = expected
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, str):
+            try:
+                data = json.loads(data)
+            except ValueError as exc:
+                self.fail("invalid_json", error=exc)
+        if not isinstance(data, self.expected):
+            self.fail("wrong_type", expected="object" if self.expected is dict else "list")
+        return data
+
+    def to_representation(self, value: Any) -> Any:
+        return value
+
+
+class BoolArgField(serializers.Field):
+    """true/false/1/0 (string, JSON boolean or 0/1 number); nothing else."""
+
+    default_error_messages = {"invalid": "Must be true, false, 1 or 0."}
+    TRUE = {"true", "1"}
+    FALSE = {"false", "0"}
+
+    def to_internal_value(self, data: Any) -> bool:
+        if isinstance(data, bool):
+            return data
+        if isinstance(data, int) and data in (0, 1):
+            return bool(data)
+        if isinstance(data, str):
+            word = data.strip().lower()
+            if word in self.TRUE:
+                return True
+            if word in self.FALSE:
+                return False
+        self.fail("invalid")
+
+    def to_representation(self, value: Any) -> bool:
+        return bool(value)
+
+
+def account_id(value: Any) -> str:
+    """An account id: a non-empty string of up to 64 characters; JSON integers become strings."""
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise serializers.ValidationError("An account id must be a string or an integer.")
+    text = str(value)
+    if not text or len(text) > ACCOUNT_MAX_LENGTH or text.strip() != text:
+        raise serializers.ValidationError(
+            f"An account id must be 1 to {ACCOUNT_MAX_LENGTH} characters without surrounding spaces."
+        )
+    return text
+
+
+class AccountField(serializers.Field):
+    default_error_messages = {"invalid": "Not a valid account id."}
+
+    def to_internal_value(self, data: Any) -> str:
+        return account_id(data)
+
+    def to_representation(self, value: Any) -> str:
+        return str(value)

@@ -1,0 +1,42 @@
+"""OpenAPI pieces every endpoint shares: the error body and its documented statuses."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, inline_serializer
+from rest_framework import serializers
+
+ErrorSchema = inline_serializer(
+    name="Error",
+    fields={
+        "code": serializers.CharField(help_text="snake_case error code"),
+        "detail": serializers.CharField(help_text="A sentence saying what is wrong"),
+        "fields": serializers.DictField(required=False, help_text="Per-argument errors (400 only)"),
+    },
+)
+
+STATUS_TEXT = {
+    400: "Some arguments are missing or wrong.",
+    401: "No token, or the token is invalid or expired (see WWW-Authenticate).",
+    403: "The token lacks a required scope; the detail names it.",
+    404: "Not found; `code` says what.",
+    406: "Not acceptable.",
+    409: "Conflict.",
+    410: "Gone.",
+    423: "Banned: see the X-Ban-Until, X-Ban-Id and X-Ban-Reason headers.",
+    429: "Rate limited: see Retry-After.",
+    503: "No host can take the room, or the game server did not start in time.",
+}
+
+
+def error_responses(*statuses: int, **overrides: str) -> dict[int, OpenApiResponse]:
+    """`{status: OpenApiResponse(Error)}` for the listed statuses (detail text overridable: `s404="..."`)."""
+    return {
+        status: OpenApiResponse(ErrorSchema, description=overrides.get(f"s{status}", STATUS_TEXT[status]))
+        for status in statuses
+    }
+
+
+ACCESS_TOKEN_PARAMETER = OpenApiParameter(
+    "access_token", str, OpenApiParameter.QUERY, required=False,
+    description="The bearer token, for clients that cannot set the Authorization header.",
+)
