@@ -1,0 +1,41 @@
+"""Finding the game, version and configuration a URL names (404s that say which part is unknown)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gamemaster.errors import NotFound
+from rooms.models import Application, ApplicationVersion, GameServerConfiguration
+
+
+@dataclass(frozen=True)
+class GameTarget:
+    application: Application
+    version: ApplicationVersion
+    configuration: GameServerConfiguration
+
+
+def game_target(*, application_name: str, application_version: str, game_server_name: str) -> GameTarget:
+    """The (game, version, configuration) a URL names, or a 404 whose `code` says which is unknown."""
+    application = Application.objects.filter(name=application_name).first()
+    if application is None:
+        raise NotFound(f"No game named '{application_name}'.", code="unknown_game")
+    version = ApplicationVersion.objects.filter(application=application, name=application_version).first()
+    if version is None:
+        raise NotFound(f"Game '{application_name}' has no version '{application_version}'.", code="unknown_version")
+    configuration = GameServerConfiguration.objects.filter(application=application, name=game_server_name).first()
+    if configuration is None:
+        raise NotFound(
+            f"Game '{application_name}' has no game server configuration '{game_server_name}'.",
+            code="unknown_configuration",
+        )
+    return GameTarget(application=application, version=version, configuration=configuration)
+
+
+def require_enabled(target: GameTarget) -> None:
+    """New rooms only start for enabled versions."""
+    if not target.version.enabled:
+        raise NotFound(
+            f"Version '{target.version.name}' of '{target.application.name}' is disabled: no new rooms start for it.",
+            code="version_disabled",
+        )

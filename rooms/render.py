@@ -1,0 +1,42 @@
+"""The room object of the API (DESIGN.md §4), one renderer for every endpoint that answers rooms."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rooms.models import Room
+
+
+def room_record(room: Room, players: int) -> dict[str, Any]:
+    """The player-status record: a room without its location."""
+    return {
+        "id": str(room.pk),
+        "settings": room.settings,
+        "players": players,
+        "max_players": room.max_players,
+        "game_name": room.application.name,
+        "game_version": room.version.name,
+    }
+
+
+def room_object(room: Room, players: int) -> dict[str, Any]:
+    """Search results: the record plus where to connect."""
+    return {**room_record(room, players), "location": room.location}
+
+
+def room_joined(room: Room, players: int, *, slot_id: int, key: str) -> dict[str, Any]:
+    """Join and create answers: the room object plus the caller's slot and key."""
+    return {**room_object(room, players), "slot": str(slot_id), "key": key}
+
+
+def room_multi(room: Room, slots: dict[str, tuple[int, str]], banned: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Multi answers: `slots` keyed by account; `banned` lists accounts left out (DESIGN.md §8)."""
+    body: dict[str, Any] = {
+        "id": str(room.pk),
+        "settings": room.settings,
+        "slots": {account: {"slot": str(slot_id), "key": key} for account, (slot_id, key) in slots.items()},
+        "location": room.location,
+    }
+    if banned:
+        body["banned"] = banned
+    return body
