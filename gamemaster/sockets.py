@@ -94,10 +94,10 @@ class JsonRpcConsumer(AsyncWebsocketConsumer):
         return await self.pending.wait(future, timeout)
 
     async def send_request(self, method: str, params: Any = None) -> None:
-        """Send a request whose answer nobody waits for (party server messages)."""
-        _, message, _future = self.pending.new(method, params)
-        self.pending.forget(message["id"]) if hasattr(self.pending, "forget") else None
-        await self.send_json(message)
+        """Send a request whose answer nobody waits for (party server messages); the answer, if
+        any, arrives with an id `pending` does not know and is dropped."""
+        self.fire_and_forget_ids = getattr(self, "fire_and_forget_ids", 0) + 1
+        await self.send_json(jsonrpc.request(method, params, id=f"s{self.fire_and_forget_ids}"))
 
     async def websocket_disconnect(self, message: dict[str, Any]) -> None:
         self.pending.cancel_all()
