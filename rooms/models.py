@@ -71,7 +71,8 @@ class GameServerConfiguration(models.Model):
         default=30, validators=[MinValueValidator(1)], help_text="Seconds a joined player has to reach the game server."
     )
     spawn_timeout = models.PositiveIntegerField(
-        default=30, validators=[MinValueValidator(1), MaxValueValidator(SPAWN_TIMEOUT_MAX)],
+        default=30,
+        validators=[MinValueValidator(1), MaxValueValidator(SPAWN_TIMEOUT_MAX)],
         help_text="Seconds the game server has to call inited.",
     )
 
@@ -222,12 +223,21 @@ class Room(models.Model):
             # Search and quick-join walk these in order (fuller rooms first) and stop at the page's
             # end, instead of sorting every room of a big pool.
             models.Index(
-                "configuration", "version", "region", F("slot_count").desc(), "id",
-                name="room_running_by_region", condition=Q(state="running"),
+                "configuration",
+                "version",
+                "region",
+                F("slot_count").desc(),
+                "id",
+                name="room_running_by_region",
+                condition=Q(state="running"),
             ),
             models.Index(
-                "configuration", "version", F("slot_count").desc(), "id",
-                name="room_running_fullest", condition=Q(state="running"),
+                "configuration",
+                "version",
+                F("slot_count").desc(),
+                "id",
+                name="room_running_fullest",
+                condition=Q(state="running"),
             ),
         ]
 

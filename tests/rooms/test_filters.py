@@ -80,7 +80,9 @@ CASES = [
 
 @pytest.fixture
 def rooms(configuration, version, region):
-    return {make_room(configuration, version, region, settings=settings).pk: name for name, settings in SETTINGS.items()}
+    return {
+        make_room(configuration, version, region, settings=settings).pk: name for name, settings in SETTINGS.items()
+    }
 
 
 @pytest.mark.parametrize(("filters", "expected"), CASES, ids=[str(case[0]) for case in CASES])
@@ -109,7 +111,7 @@ BAD = [
     ),
     (
         {"a": {"@func": "like", "@value": 1}},
-        'Filter \'a\': unknown @func "like"; use one of =, !=, >, >=, <, <=, between, in, exists, not_exists.',
+        "Filter 'a': unknown @func \"like\"; use one of =, !=, >, >=, <, <=, between, in, exists, not_exists.",
     ),
     ({"a": {"@func": ">", "@value": True}}, "Filter 'a': '@value' must be a number or a string."),
     ({"a": {"@func": ">"}}, "Filter 'a': @func '>' takes @value; missing @value."),
