@@ -29,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
-from channels.db import database_sync_to_async
+from asgiref.sync import sync_to_async
 from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -299,13 +299,13 @@ async def _wait_until_running(waiting: _Waiting, ttl: int) -> RoomGrant | None:
     """Poll the starting room until it runs (grant), disappears (None: its spawn failed) or times out."""
     delay = WAIT_POLL_FIRST
     while True:
-        state = await database_sync_to_async(_room_state)(waiting.room_id)
+        state = await sync_to_async(_room_state)(waiting.room_id)
         if state is None:
             return None
         if state == Room.RUNNING:
-            return await database_sync_to_async(_started)(waiting, ttl)
+            return await sync_to_async(_started)(waiting, ttl)
         if time.monotonic() > waiting.deadline:
-            await database_sync_to_async(_give_up)(waiting)
+            await sync_to_async(_give_up)(waiting)
             raise Unavailable("The game server did not start in time.", code="spawn_timeout")
         await asyncio.sleep(delay)
         delay = min(delay * 1.5, WAIT_POLL_MAX)
@@ -323,9 +323,7 @@ async def room_quick_join(
 ) -> RoomGrant:
     """room_find_and_join, else (auto_create) room_create in regions.region or regions.mine,
     else NotFound(code="no_room")."""
-    grant = await database_sync_to_async(room_find_and_join)(
-        target=target, filters=filters, regions=regions, entrants=entrants
-    )
+    grant = await sync_to_async(room_find_and_join)(target=target, filters=filters, regions=regions, entrants=entrants)
     if grant is not None:
         return grant
     if not auto_create:
@@ -334,7 +332,7 @@ async def room_quick_join(
     if region is None:
         raise Unavailable("There is no region to start a room in.", code="no_host")
     for _ in range(CREATE_ATTEMPTS):
-        found = await database_sync_to_async(_find_or_wait)(target, filters, regions, entrants, region)
+        found = await sync_to_async(_find_or_wait)(target, filters, regions, entrants, region)
         if isinstance(found, RoomGrant):
             return found
         if isinstance(found, _Waiting):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from adrf.views import APIView as AsyncAPIView
-from channels.db import database_sync_to_async
+from asgiref.sync import sync_to_async
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -153,7 +153,7 @@ class QuickJoinView(AsyncAPIView):
             ban_enforce(account=account, ip=ip)
             return prepared
 
-        target, regions = await database_sync_to_async(prepare)()
+        target, regions = await sync_to_async(prepare)()
         grant = await matchmaking.room_quick_join(
             target=target,
             filters=args["settings"],
@@ -199,7 +199,7 @@ class MultiJoinView(AsyncAPIView):
             target, regions = _prepare_join(request, args, url)
             return target, regions, find_bans(accounts)
 
-        target, regions, bans = await database_sync_to_async(prepare)()
+        target, regions, bans = await sync_to_async(prepare)()
         entrants = [Entrant(account=account, ip=ip) for account, ip in accounts if account not in bans]
         if not entrants:
             raise Banned(bans[accounts[0][0]])
