@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from typing import Any
 
 from django.db.models import BooleanField, Expression, F, Q
@@ -196,10 +197,10 @@ class JsonCondition(Expression):
     def get_source_expressions(self) -> list[Any]:
         return [self.column]
 
-    def set_source_expressions(self, exprs: list[Any]) -> None:
+    def set_source_expressions(self, exprs: Sequence[Any]) -> None:
         (self.column,) = exprs
 
-    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:  # pragma: no cover
+    def as_sql(self, compiler: Any, connection: Any) -> Any:  # pragma: no cover
         raise NotImplementedError(f"Settings filters support PostgreSQL and SQLite, not {connection.vendor}.")
 
     # PostgreSQL: v is the JSONB value at the path (SQL NULL when missing); `->` with a text key

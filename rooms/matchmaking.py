@@ -125,7 +125,7 @@ def room_search(
 # --- reserving places ---
 
 
-def reserve_slots(*, room: Room, players: int, entrants: list[Entrant], ttl: float) -> RoomGrant:
+def reserve_slots(*, room: Room, players: int, entrants: list[Entrant], ttl: int) -> RoomGrant:
     """Insert a reserved slot per entrant into `room` (its row lock held by the caller)."""
     made = [Slot.reserve(room=room, account=entrant.account, ttl=ttl, info=entrant.info) for entrant in entrants]
     Slot.objects.bulk_create([slot for slot, _ in made])
@@ -150,9 +150,7 @@ def players_locked(room: Room, now=None) -> int:
     return Slot.objects.filter(room=room).live(now).count()
 
 
-def _join_first(
-    candidates: RoomQuerySet, entrants: list[Entrant], ttl_for: Callable[[Room], float]
-) -> RoomGrant | None:
+def _join_first(candidates: RoomQuerySet, entrants: list[Entrant], ttl_for: Callable[[Room], int]) -> RoomGrant | None:
     """Lock the fullest candidate with room for every entrant and reserve; None when none fits."""
     places = len(entrants)
     tried: list[int] = []
@@ -341,7 +339,7 @@ async def room_quick_join(
                 return grant
             continue  # that room failed to start: look again
         # Imported here: hosting owns room creation (rooms.services, "creating rooms").
-        from rooms.services import room_create
+        from rooms.services import room_create  # type: ignore[attr-defined]  # until hosting lands
 
         return await room_create(
             target=target, region=region, settings=create_settings, entrants=entrants, created_by=created_by

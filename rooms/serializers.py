@@ -99,7 +99,7 @@ LocationSchema = inline_serializer(
         "ports": serializers.ListField(child=serializers.IntegerField()),
     },
 )
-_RECORD_FIELDS = {
+_RECORD_FIELDS: dict[str, serializers.Field] = {
     "id": serializers.CharField(),
     "settings": serializers.DictField(),
     "players": serializers.IntegerField(help_text="Joined players and unexpired reservations"),

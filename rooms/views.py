@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from adrf.views import APIView as AsyncAPIView
 from asgiref.sync import sync_to_async
@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 
 from bans.services import Banned, ban_enforce, find_bans, format_ban_date
 from gamemaster.args import account_id, request_args
+from gamemaster.auth import TokenUser
 from gamemaster.errors import BadArguments
 from gamemaster.net import request_ip
 from gamemaster.schema import error_responses
@@ -39,6 +40,11 @@ from rooms.services import Entrant
 
 
 # --- search, join, player status (matchmaking) ---
+
+
+def _caller(request: Request) -> str:
+    """The account the token speaks for (HasRequiredScopes let only TokenUsers through)."""
+    return cast(TokenUser, request.user).account
 
 
 def _args(serializer_class: type, request: Request) -> dict[str, Any]:
@@ -114,7 +120,7 @@ class RoomJoinView(APIView):
         },
     )
     def post(self, request: Request, application_name: str, room_id: str) -> Response:
-        account = request.user.account
+        account = _caller(request)
         ban_enforce(account=account, ip=request_ip(request))
         grant = matchmaking.room_join(
             application_name=application_name, room_id=room_id, entrant=Entrant(account=account)
@@ -146,7 +152,7 @@ class QuickJoinView(AsyncAPIView):
     )
     async def post(self, request: Request, **url: str) -> Response:
         args = _args(QuickJoinArgs, request)
-        account, ip = request.user.account, request_ip(request)
+        account, ip = _caller(request), request_ip(request)
 
         def prepare() -> tuple[GameTarget, RegionRule]:
             prepared = _prepare_join(request, args, url)
@@ -210,7 +216,7 @@ class MultiJoinView(AsyncAPIView):
             entrants=entrants,
             auto_create=args["auto_create"],
             create_settings=args["create_settings"],
-            created_by=request.user.account,
+            created_by=_caller(request),
         )
         banned = {
             account: {"id": str(ban.pk), "until": format_ban_date(ban), "reason": ban.reason}
