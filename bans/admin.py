@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.contrib import admin, messages
@@ -45,10 +45,10 @@ class BanStateFilter(admin.SimpleListFilter):
     def lookups(self, request: HttpRequest, model_admin: Any) -> tuple[tuple[str, str], ...]:
         return STATES
 
-    def queryset(self, request: HttpRequest, queryset: BanQuerySet) -> QuerySet[Ban]:
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
         now = timezone.now()
         if self.value() == "active":
-            return queryset.active(at=now)
+            return cast(BanQuerySet, queryset).active(at=now)
         if self.value() == "expired":
             return queryset.filter(lifted_at__isnull=True, expires_at__lte=now)
         if self.value() == "lifted":
@@ -67,7 +67,7 @@ class BanForm(forms.ModelForm):
         return _check_account(self.cleaned_data["account"])
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         account, expires_at = data.get("account", self.instance.account), data.get("expires_at")
         if not account or expires_at is None:
             return data
@@ -125,10 +125,10 @@ class BanAdmin(admin.ModelAdmin):
         readonly = ["ip", "ip_attached_at", "created_at", "lifted_at"]
         return readonly if obj is None else ["account", *readonly]
 
-    def get_fields(self, request: HttpRequest, obj: Ban | None = None) -> list[str]:
+    def get_fields(self, request: HttpRequest, obj: Ban | None = None) -> tuple[str, ...]:
         if obj is None:
-            return ["account", "reason", "expires_at"]
-        return ["account", "reason", "expires_at", "ip", "ip_attached_at", "created_at", "lifted_at"]
+            return ("account", "reason", "expires_at")
+        return ("account", "reason", "expires_at", "ip", "ip_attached_at", "created_at", "lifted_at")
 
     @admin.display(description="state")
     def state(self, ban: Ban) -> str:
@@ -147,7 +147,7 @@ class BanAdmin(admin.ModelAdmin):
             obj.save(update_fields=changed)
 
     @admin.action(description="Lift the selected bans", permissions=["change"])
-    def lift_bans(self, request: HttpRequest, queryset: QuerySet[Ban]) -> None:
+    def lift_bans(self, request: HttpRequest, queryset: BanQuerySet) -> None:
         lifted = queryset.lift()
         self.message_user(request, f"Lifted {lifted} ban{'s' if lifted != 1 else ''}.", messages.SUCCESS)
 

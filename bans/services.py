@@ -103,12 +103,12 @@ def find_bans(entries: list[tuple[str, str | None]]) -> dict[str, Ban]:
             by_ip.setdefault(ban.ip, ban)
     refused: dict[str, Ban] = {}
     for account, ip in entries:
-        ban = by_account.get(account) or (by_ip.get(ip) if ip else None)
-        if ban is None:
+        applying = by_account.get(account) or (by_ip.get(ip) if ip else None)
+        if applying is None:
             continue
-        refused[account] = ban
-        if ip and ban.ip is None and ban.account == account:
-            _attach_ip(ban, ip)
+        refused[account] = applying
+        if ip and applying.ip is None and applying.account == account:
+            _attach_ip(applying, ip)
     return refused
 
 
