@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import UTC
+
 from django.db import transaction
 from django.db.models import Q
-from datetime import timezone as dt_timezone
-
 from django.utils import timezone
 
 from bans.models import Ban
@@ -27,7 +27,7 @@ class Banned(ApiError):
 
 
 def format_ban_date(ban: Ban) -> str:
-    return ban.expires_at.astimezone(dt_timezone.utc).strftime(BAN_DATE_FORMAT)
+    return ban.expires_at.astimezone(UTC).strftime(BAN_DATE_FORMAT)
 
 
 def ban_headers(ban: Ban) -> dict[str, str]:
