@@ -9,6 +9,7 @@ silently slowing the sender down (no coordinated omission).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import Awaitable, Callable
@@ -30,10 +31,8 @@ class HttpConnection:
     async def close(self) -> None:
         if self.writer is not None:
             self.writer.close()
-            try:
+            with contextlib.suppress(ConnectionError, OSError):
                 await self.writer.wait_closed()
-            except (ConnectionError, OSError):
-                pass
         self.reader = self.writer = None
 
     async def request(self, method: str, path: str, *, token: str | None = None, body: Any = None) -> tuple[int, bytes]:
@@ -122,7 +121,7 @@ class Stats:
         if not self.latencies:
             return float("nan")
         ordered = sorted(self.latencies)
-        return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+        return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
     def summary(self) -> dict[str, Any]:
         return {

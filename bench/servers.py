@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -67,16 +68,17 @@ class Servers:
         servers = cls(kind=kind, ports=ports)
         for port in ports:
             command = server_command(kind, port, workers=processes, app=app)
-            servers.processes.append(
-                subprocess.Popen(
-                    command,
-                    cwd=ROOT,
-                    env={**os.environ, **env},
-                    start_new_session=True,
-                    stdout=subprocess.DEVNULL,
-                    stderr=open(f"/tmp/bench-{kind}-{port}.log", "w"),
-                )  # fmt: skip
-            )
+            with open(f"/tmp/bench-{kind}-{port}.log", "w") as log:  # the child keeps its own copy
+                servers.processes.append(
+                    subprocess.Popen(
+                        command,
+                        cwd=ROOT,
+                        env={**os.environ, **env},
+                        start_new_session=True,
+                        stdout=subprocess.DEVNULL,
+                        stderr=log,
+                    )
+                )
         for port in ports:
             wait_for_port(port)
         time.sleep(0.5)  # let forked workers finish booting
@@ -88,10 +90,8 @@ class Servers:
 
     def stop(self) -> None:
         for process in self.processes:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
         for process in self.processes:
             try:
                 process.wait(timeout=10)
