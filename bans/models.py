@@ -73,3 +73,7 @@ class Ban(models.Model):
             "account": self.account,
             "ip": self.ip,
         }
+
+    def as_refusal(self) -> dict[str, str]:
+        """How a multi endpoint lists an account it left out: `banned: {account: this}`."""
+        return {"id": str(self.pk), "until": self.until, "reason": self.reason}

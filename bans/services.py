@@ -26,6 +26,7 @@ __all__ = [
     "ban_issue_many",
     "ban_lift",
     "ban_update",
+    "banned_summary",
     "find_bans",
     "format_ban_date",
 ]
@@ -128,6 +129,11 @@ def _attach_ip(ban: Ban, ip: str) -> None:
     updated = Ban.objects.filter(pk=ban.pk, ip__isnull=True).update(ip=ip, ip_attached_at=now)
     if updated:
         ban.ip, ban.ip_attached_at = ip, now
+
+
+def banned_summary(refused: dict[str, Ban]) -> dict[str, dict[str, str]]:
+    """The `banned` object of a multi answer: {account: {"id", "until", "reason"}} (DESIGN.md §8)."""
+    return {account: ban.as_refusal() for account, ban in refused.items()}
 
 
 def ban_enforce(*, account: str, ip: str | None) -> None:

@@ -18,6 +18,7 @@ from bans.services import (
     ban_issue,
     ban_issue_many,
     ban_lift,
+    banned_summary,
     find_bans,
 )
 from gamemaster.errors import exception_handler
@@ -97,6 +98,18 @@ def test_multi_entries_answer_only_the_refused(clock, make_ban):
     # bob asks in the same call as the attempt that attaches the IP: the IP was not known yet
     assert refused == {"cheater": ban}
     assert find_bans([("alice", "192.0.2.1"), ("bob", IP)]) == {"bob": ban}
+
+
+def test_banned_summary_is_what_multi_endpoints_answer(clock, make_ban):
+    ban = make_ban("cheater", reason="aimbot")
+    find_bans([("cheater", IP)])
+
+    refused = find_bans([("alice", None), ("cheater", None), ("friend", IP)])
+
+    assert banned_summary(refused) == {
+        "cheater": {"id": str(ban.pk), "until": "2030-01-02 12:00:00", "reason": "aimbot"},
+        "friend": {"id": str(ban.pk), "until": "2030-01-02 12:00:00", "reason": "aimbot"},
+    }
 
 
 def test_expiry_applies_at_once(clock, make_ban):
