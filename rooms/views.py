@@ -12,7 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from bans.services import Banned, ban_enforce, find_bans, format_ban_date
+from bans.services import Banned, ban_enforce, banned_summary, find_bans
 from gamemaster.args import account_id, request_args
 from gamemaster.auth import TokenUser
 from gamemaster.errors import BadArguments
@@ -218,12 +218,8 @@ class MultiJoinView(AsyncAPIView):
             create_settings=args["create_settings"],
             created_by=_caller(request),
         )
-        banned = {
-            account: {"id": str(ban.pk), "until": format_ban_date(ban), "reason": ban.reason}
-            for account, ban in bans.items()
-        }
         slots = {account: (slot.slot_id, slot.key) for account, slot in grant.slots.items()}
-        return Response(room_multi(grant.room, slots, banned))
+        return Response(room_multi(grant.room, slots, banned_summary(bans)))
 
 
 class PlayerView(APIView):
