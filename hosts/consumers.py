@@ -171,7 +171,7 @@ async def announce(consumer: HostConsumer, params: dict[str, Any]) -> dict[str, 
     for room_id in result.unknown:
         await consumer.notify("terminate", {"room_id": room_id})
     logger.info("Host %s (%s, %s) connected", result.host.pk, params["region"], params["address"])
-    return {"host_id": str(result.host.pk), "terminate": result.unknown}
+    return {"host_id": str(result.host.pk)}
 
 
 @dispatcher.method("load", params=LoadParams)

@@ -85,7 +85,9 @@ def test_create_multi_gives_each_account_a_key_that_works_once(cluster, region, 
     assert body == {
         "id": str(room.pk),
         "settings": {},
-        "slots": {account: {"slot": str(slots[account].pk), "key": body["slots"][account]["key"]} for account in "1234"},
+        "slots": {
+            account: {"slot": str(slots[account].pk), "key": body["slots"][account]["key"]} for account in "1234"
+        },
         "location": {"host": "127.0.0.1", "ports": room.ports},
     }
     keys = [body["slots"][account]["key"] for account in "1234"]
