@@ -268,13 +268,16 @@ class Agent:
     async def read(self, ws: ClientConnection) -> None:
         try:
             async for frame in ws:
-                reply = await dispatcher.handle_frame(self, frame, on_response=self.pending.resolve)
+                reply = await dispatcher.handle_frame(self, frame, on_response=self.resolve)
                 if reply is not None:
                     await ws.send(reply)
         except ConnectionClosed:
             pass
         finally:
             self.pending.cancel_all()
+
+    def resolve(self, response: jsonrpc.Response) -> None:
+        self.pending.resolve(response)
 
     async def send_request(self, method: str, params: dict[str, Any]) -> asyncio.Future[jsonrpc.Response]:
         _, message, future = self.pending.new(method, params)

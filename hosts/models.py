@@ -21,7 +21,7 @@ class HostQuerySet(models.QuerySet["Host"]):
         hosts already full are left out."""
         return (
             self.with_active_rooms()
-            .filter(active_rooms__lt=F("capacity"))
+            .filter(active_rooms__lt=F("capacity"))  # type: ignore[misc]
             .annotate(used=ExpressionWrapper(F("active_rooms") * 1.0 / F("capacity"), output_field=FloatField()))
             .order_by("used", "cpu", "memory", "pk")
         )

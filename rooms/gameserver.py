@@ -25,7 +25,7 @@ dispatcher = jsonrpc.Dispatcher()
 
 class GameServerConsumer(JsonRpcConsumer):
     dispatcher = dispatcher
-    room_id: int | None = None
+    room_id: int = 0  # set once the room secret is checked
 
     async def connect(self) -> None:
         try:
@@ -55,7 +55,7 @@ class GameServerConsumer(JsonRpcConsumer):
         return room.pk
 
     async def disconnect(self, code: int) -> None:
-        if self.room_id is None or not hasattr(self, "heartbeat"):
+        if not self.room_id or not hasattr(self, "heartbeat"):
             return
         self.heartbeat.cancel()
         await self.channel_layer.group_discard(services.gameserver_group(self.room_id), self.channel_name)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from adrf.views import APIView as AsyncAPIView
 from channels.db import database_sync_to_async
 from django.conf import settings
@@ -12,6 +14,7 @@ from rest_framework.throttling import SimpleRateThrottle
 
 from bans.services import Banned, ban_enforce, find_bans, format_ban_date
 from gamemaster.args import request_args
+from gamemaster.auth import TokenUser
 from gamemaster.errors import Unavailable
 from gamemaster.net import request_ip
 from gamemaster.schema import error_responses
@@ -34,7 +37,7 @@ class CreateThrottle(SimpleRateThrottle):
         return settings.CREATE_RATE
 
     def get_cache_key(self, request: Request, view: object) -> str:
-        return self.cache_format % {"scope": self.scope, "ident": request.user.account}
+        return self.cache_format % {"scope": self.scope, "ident": caller(request).account}
 
 
 class CreateMultiThrottle(CreateThrottle):
@@ -44,6 +47,10 @@ class CreateMultiThrottle(CreateThrottle):
 
     def get_rate(self) -> str:
         return settings.CREATE_MULTI_RATE
+
+
+def caller(request: Request) -> TokenUser:
+    return cast(TokenUser, request.user)
 
 
 def _target_and_region(*, ip: str | None, **names: str) -> tuple[GameTarget, Region]:
@@ -76,7 +83,7 @@ class RoomCreateView(AsyncAPIView):
     ) -> Response:
         args = CreateArgs(data=request_args(request))
         args.is_valid(raise_exception=True)
-        account, ip = request.user.account, request_ip(request)
+        account, ip = caller(request).account, request_ip(request)
         target, region = await database_sync_to_async(_target_and_region)(
             ip=ip,
             application_name=application_name,
@@ -129,7 +136,7 @@ class RoomCreateMultiView(AsyncAPIView):
             region=region,
             settings=args.validated_data["settings"],
             entrants=[Entrant(account=account, ip=ip) for account, ip in entries if account not in bans],
-            created_by=request.user.account,
+            created_by=caller(request).account,
         )
         banned = {
             account: {"id": str(ban.pk), "until": format_ban_date(ban), "reason": ban.reason}

@@ -10,7 +10,7 @@ from django.test import override_settings
 
 from hosts.models import Host
 from rooms.models import Room, Slot
-from tests.hosts.fakes import FakeAgent, fresh_layer  # noqa: F401
+from tests.hosts.fakes import FakeAgent
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_layer")]
 

@@ -12,7 +12,7 @@ import pytest
 from hosts.models import Host
 from regions.models import Region
 from rooms.models import Room, Slot
-from tests.hosts.processes import GAMESERVER, Player, cluster, marked_pids, pid_alive, wait_for  # noqa: F401
+from tests.hosts.processes import GAMESERVER, Player, marked_pids, pid_alive, wait_for
 
 pytestmark = [pytest.mark.processes, pytest.mark.django_db(transaction=True)]
 

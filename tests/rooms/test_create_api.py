@@ -7,7 +7,6 @@ import asyncio
 from datetime import timedelta
 
 import pytest
-from channels.db import database_sync_to_async
 from django.test import AsyncClient, override_settings
 from django.utils import timezone
 
@@ -265,7 +264,10 @@ async def test_create_is_rate_limited_per_account(setup):
     ("data", "fields"),
     [
         ({"settings": "[1]"}, {"settings": ["Must be a JSON object."]}),
-        ({"settings": "{nope"}, {"settings": ["Not valid JSON: Expecting property name enclosed in double quotes: line 1 column 2 (char 1)."]}),
+        (
+            {"settings": "{nope"},
+            {"settings": ["Not valid JSON: Expecting property name enclosed in double quotes: line 1 column 2 (char 1)."]},  # noqa: E501
+        ),
     ],
 )  # fmt: skip
 async def test_create_with_bad_settings_is_400(setup, data, fields):
