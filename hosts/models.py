@@ -26,10 +26,6 @@ class HostQuerySet(models.QuerySet["Host"]):
             .order_by("used", "cpu", "memory", "pk")
         )
 
-    def lost(self, *, before) -> HostQuerySet:
-        """Hosts whose agent has been gone since before `before`."""
-        return self.filter(connected=False, disconnected_at__lte=before)
-
 
 class Host(models.Model):
     """A machine that runs game servers, driven by one host agent (`run_host`)."""
