@@ -10,9 +10,9 @@ import os
 import platform
 import subprocess
 import sys
+import time
 from pathlib import Path
-
-import psycopg2
+from urllib.parse import urlsplit
 
 from bench import scenarios
 from bench.report import Row, append_results, render_table
@@ -50,19 +50,25 @@ def _version(command: list[str]) -> str:
 
 def reset_database(url: str) -> None:
     """A fresh database for every run, migrated to the current schema."""
-    from urllib.parse import urlsplit
+    import psycopg
 
     parts = urlsplit(url)
     name = parts.path.lstrip("/")
-    connection = psycopg2.connect(
-        host=parts.hostname, port=parts.port or 5432, user=parts.username or "postgres", dbname="postgres"
-    )
-    connection.autocommit = True
-    with connection.cursor() as cursor:
-        cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        cursor.execute(f'CREATE DATABASE "{name}"')
-    connection.close()
+    with psycopg.connect(
+        host=parts.hostname,
+        port=parts.port or 5432,
+        user=parts.username or "postgres",
+        password=parts.password or None,
+        dbname="postgres",
+        autocommit=True,
+    ) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        connection.execute(f'CREATE DATABASE "{name}"')
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, check=True)
+
+
+def load_average() -> str:
+    return " ".join(f"{value:.1f}" for value in os.getloadavg())
 
 
 def main() -> None:
@@ -95,16 +101,24 @@ def main() -> None:
 
     options = scenarios.Options(seconds=args.seconds, quick=args.quick)
     rows: list[Row] = []
+    loads = [f"start {load_average()}"]
+    started = time.monotonic()
     for name in names:
-        print(f"== {name}", flush=True)
-        rows += asyncio.run(scenarios.ALL[name](options))
-        print(render_table(rows[-10:]), flush=True)
+        print(f"== {name} (load average {load_average()})", flush=True)
+        found = asyncio.run(scenarios.ALL[name](options))
+        rows += found
+        loads.append(f"after {name} {load_average()}")
+        print(render_table(found), flush=True)
 
     table = render_table(rows)
     print("\n" + table)
     if not args.no_record:
         stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
-        append_results(ROOT / "bench" / "RESULTS.md", stamp=stamp, machine=machine_description(), table=table)
+        machine = (
+            f"{machine_description()}. Scenarios on {scenarios.PRODUCTION.label} unless the row says otherwise; "
+            f"run took {time.monotonic() - started:.0f} s; load average (1/5/15 min) {'; '.join(loads)}"
+        )
+        append_results(ROOT / "bench" / "RESULTS.md", stamp=stamp, machine=machine, table=table)
         print("appended to bench/RESULTS.md")
 
 

@@ -96,14 +96,26 @@ class HttpConnection:
 
 @dataclass
 class Stats:
-    """Latencies (seconds) of successful requests, errors by status, and wall time."""
+    """Latencies (seconds) of successful requests, errors by kind, and wall time.
+
+    `unfinished` counts open-loop requests still unanswered when the run gave up waiting: they
+    count as infinitely slow in the percentiles, so a server that falls behind shows it.
+    """
 
     latencies: list[float] = field(default_factory=list)
     errors: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    unfinished: int = 0
 
     def add_error(self, what: str) -> None:
         self.errors[what] = self.errors.get(what, 0) + 1
+
+    def merge(self, other: Stats) -> None:
+        self.latencies += other.latencies
+        self.unfinished += other.unfinished
+        self.seconds = max(self.seconds, other.seconds)
+        for kind, count in other.errors.items():
+            self.errors[kind] = self.errors.get(kind, 0) + count
 
     @property
     def ok(self) -> int:
@@ -111,28 +123,40 @@ class Stats:
 
     @property
     def error_count(self) -> int:
-        return sum(self.errors.values())
+        return sum(self.errors.values()) + self.unfinished
 
     @property
     def rate(self) -> float:
         return self.ok / self.seconds if self.seconds else 0.0
 
     def percentile(self, p: float) -> float:
-        if not self.latencies:
+        if not self.latencies and not self.unfinished:
             return float("nan")
         ordered = sorted(self.latencies)
-        return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+        index = min(len(ordered) + self.unfinished - 1, round(p / 100 * (len(ordered) + self.unfinished - 1)))
+        return ordered[index] if index < len(ordered) else float("inf")
+
+    @property
+    def max(self) -> float:
+        return float("inf") if self.unfinished else max(self.latencies, default=float("nan"))
 
     def summary(self) -> dict[str, Any]:
+        kinds = dict(self.errors)
+        if self.unfinished:
+            kinds["unanswered"] = self.unfinished
         return {
             "ok": self.ok,
             "errors": self.error_count,
-            "error_kinds": dict(self.errors),
+            "error_kinds": kinds,
             "rate": round(self.rate, 1),
             "p50_ms": round(self.percentile(50) * 1000, 2),
             "p99_ms": round(self.percentile(99) * 1000, 2),
-            "max_ms": round(max(self.latencies, default=float("nan")) * 1000, 2),
+            "max_ms": round(self.max * 1000, 2),
         }
+
+    def describe_errors(self) -> str:
+        kinds = self.summary()["error_kinds"]
+        return ", ".join(f"{count} {kind}" for kind, count in sorted(kinds.items())) or "none"
 
 
 # A request function gets (connection, client index, request number) and returns the HTTP status.
@@ -140,13 +164,20 @@ RequestFn = Callable[[HttpConnection, int, int], Awaitable[int]]
 
 
 async def closed_loop(
-    host: str, port: int, request: RequestFn, *, clients: int, seconds: float, ok: tuple[int, ...] = (200,)
+    host: str,
+    ports: list[int],
+    request: RequestFn,
+    *,
+    clients: int,
+    seconds: float,
+    ok: tuple[int, ...] = (200,),
 ) -> Stats:
+    """`clients` clients, spread over `ports`, each sending its next request when the last is answered."""
     stats = Stats()
     deadline = time.perf_counter() + seconds
 
     async def client(index: int) -> None:
-        connection = HttpConnection(host, port)
+        connection = HttpConnection(host, ports[index % len(ports)])
         number = 0
         try:
             while time.perf_counter() < deadline:
@@ -173,40 +204,56 @@ async def closed_loop(
 
 async def open_loop(
     host: str,
-    port: int,
+    ports: list[int],
     request: RequestFn,
     *,
     rate: float,
     seconds: float,
     connections: int = 64,
     ok: tuple[int, ...] = (200,),
+    grace: float = 5.0,
 ) -> Stats:
-    """Send `rate` requests a second for `seconds` over a pool of connections."""
+    """Send `rate` requests a second for `seconds` over a pool of connections (spread over `ports`).
+
+    Latency runs from each request's scheduled time. Requests still unanswered `grace` seconds
+    after the last one was due are given up and counted as `unfinished`: the run stays bounded
+    when the server cannot keep up.
+    """
     stats = Stats()
     pool: asyncio.Queue[HttpConnection] = asyncio.Queue()
-    for _ in range(connections):
-        pool.put_nowait(HttpConnection(host, port))
+    for index in range(connections):
+        pool.put_nowait(HttpConnection(host, ports[index % len(ports)]))
     total = int(rate * seconds)
     start = time.perf_counter() + 0.05
+    in_use: set[HttpConnection] = set()
 
     async def one(number: int) -> None:
         scheduled = start + number / rate
         await asyncio.sleep(max(0.0, scheduled - time.perf_counter()))
         connection = await pool.get()
+        in_use.add(connection)
         try:
             status = await request(connection, number % connections, number)
         except (ConnectionError, OSError, asyncio.IncompleteReadError) as exc:
             stats.add_error(type(exc).__name__)
             return
         finally:
+            in_use.discard(connection)
             pool.put_nowait(connection)
         if status in ok:
             stats.latencies.append(time.perf_counter() - scheduled)
         else:
             stats.add_error(str(status))
 
-    await asyncio.gather(*(one(n) for n in range(total)))
+    tasks = [asyncio.ensure_future(one(n)) for n in range(total)]
+    _, pending = await asyncio.wait(tasks, timeout=max(0.0, start + seconds + grace - time.perf_counter()))
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
+    stats.unfinished = len(pending)
     stats.seconds = time.perf_counter() - start
+    for connection in in_use:  # a cancelled request left its connection mid-answer
+        await connection.close()
     while not pool.empty():
         await pool.get_nowait().close()
     return stats

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from io import StringIO
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
-import psycopg2
-
-from bench.load import HttpConnection, Stats, closed_loop, open_loop
+from bench.load import HttpConnection, RequestFn, Stats, closed_loop, open_loop
 from bench.report import Row
 from bench.servers import Servers
 
@@ -22,15 +19,61 @@ from bench.servers import Servers
 class Options:
     seconds: float = 5.0
     quick: bool = False
+    setup: Setup | None = None  # the server setup the scenarios run on (default: PRODUCTION)
 
 
-def pg_connect():  # type: ignore[no-untyped-def]
-    from urllib.parse import urlsplit
+@dataclass(frozen=True)
+class Setup:
+    """How the master is served: server program, processes, and how it holds database connections.
+
+    `database` is `pool` (psycopg 3 pool, DATABASE_URL `?pool=true`), `persistent`
+    (`?conn_max_age=600`: one connection per thread, kept) or `per-request` (Django's default,
+    CONN_MAX_AGE=0: a new connection for every request).
+    """
+
+    server: str = "uvicorn"
+    processes: int = 2
+    database: str = "pool"
+    extra_env: tuple[tuple[str, str], ...] = field(default=())
+
+    @property
+    def label(self) -> str:
+        return f"{self.server} x{self.processes}, {self.database} connections"
+
+    def env(self) -> dict[str, str]:
+        options = {"pool": "pool=true", "persistent": "conn_max_age=600&conn_health_checks=true", "per-request": ""}
+        url = os.environ["DATABASE_URL"].split("?")[0]
+        query = options[self.database]
+        return {"DATABASE_URL": f"{url}?{query}" if query else url, **dict(self.extra_env)}
+
+
+# The setup bench/RESULTS.md recommends (from the comparison rows); scenarios run on it unless
+# BENCH_SERVER / BENCH_PROCESSES / BENCH_DATABASE say otherwise.
+PRODUCTION = Setup(
+    server=os.environ.get("BENCH_SERVER", "uvicorn"),
+    processes=int(os.environ.get("BENCH_PROCESSES", "2")),
+    database=os.environ.get("BENCH_DATABASE", "pool"),
+)
+
+
+def pg_connect(dbname: str | None = None):  # type: ignore[no-untyped-def]
+    import psycopg
 
     parts = urlsplit(os.environ["DATABASE_URL"])
-    return psycopg2.connect(
-        host=parts.hostname, port=parts.port or 5432, user=parts.username or "postgres", dbname=parts.path.lstrip("/")
+    return psycopg.connect(
+        host=parts.hostname,
+        port=parts.port or 5432,
+        user=parts.username or "postgres",
+        password=parts.password or None,
+        dbname=dbname or parts.path.lstrip("/"),
+        autocommit=True,
     )
+
+
+def pg_scalar(sql: str) -> int:
+    with pg_connect() as connection:
+        row = connection.execute(sql).fetchone()
+        return int(row[0]) if row else 0
 
 
 async def calibration(options: Options) -> list[Row]:
@@ -43,30 +86,21 @@ async def calibration(options: Options) -> list[Row]:
             status, _ = await connection.request("GET", "/")
             return status
 
-        stats = await closed_loop("127.0.0.1", servers.ports[0], hello, clients=32, seconds=options.seconds)
+        stats = await closed_loop("127.0.0.1", servers.ports, hello, clients=32, seconds=min(options.seconds, 3))
         rows.append(Row("calibration", "ASGI hello, uvicorn 1 process, 32 clients", stats.rate, "req/s"))
     finally:
         servers.stop()
 
-    connection = pg_connect()
-    connection.autocommit = True
-    with connection.cursor() as cursor:
-        cursor.execute("CREATE TEMP TABLE calibration (id int primary key, n int)")
-        cursor.execute("INSERT INTO calibration VALUES (1, 0)")
-        count, deadline = 0, time.perf_counter() + options.seconds
-        started = time.perf_counter()
+    with pg_connect() as connection:
+        connection.execute("CREATE TEMP TABLE calibration (id int primary key, n int)")
+        connection.execute("INSERT INTO calibration VALUES (1, 0)")
+        count, started = 0, time.perf_counter()
+        deadline = started + min(options.seconds, 3)
         while time.perf_counter() < deadline:
-            cursor.execute("UPDATE calibration SET n = n + 1 WHERE id = 1")
+            connection.execute("UPDATE calibration SET n = n + 1 WHERE id = 1")
             count += 1
-        rows.append(
-            Row(
-                "calibration",
-                "PostgreSQL single-row update, 1 connection",
-                count / (time.perf_counter() - started),
-                "updates/s",
-            )
-        )
-    connection.close()
+        rate = count / (time.perf_counter() - started)
+    rows.append(Row("calibration", "PostgreSQL single-row update (autocommit), 1 connection", rate, "updates/s"))
     return rows
 
 
@@ -77,33 +111,35 @@ MATCHING = {"mode": "ffa", "map": "dust", "tier": 2}
 OTHER = {"mode": "duel", "map": "dust", "tier": 2}
 # The 3-key filter of the search and quick-join scenarios.
 FILTER = {"mode": "ffa", "map": "dust", "tier": {"@func": ">=", "@value": 2}}
-SERVER = os.environ.get("BENCH_SERVER", "uvicorn")
-PROCESSES = int(os.environ.get("BENCH_PROCESSES", "2"))
-SERVER_ENV = {"DATABASE_URL": os.environ.get("BENCH_SERVER_DATABASE_URL", "")}
+WARMUP_SECONDS = 1.0
 
 
 def seed_rooms(*, matching: int, other: int = 0, max_players: int = 8) -> None:
     """A fresh pool: `matching` rooms that the filter finds and `other` rooms that it does not."""
     from django.core.management import call_command
 
-    from rooms.models import Room
-
-    Room.objects.all().delete()
-    quiet = StringIO()
-    call_command("bench_seed", rooms=matching, room_settings=json.dumps(MATCHING), max_players=max_players, stdout=quiet)
-    if other:
-        call_command("bench_seed", rooms=other, room_settings=json.dumps(OTHER), max_players=max_players, stdout=quiet)
-    with pg_connect() as connection, connection.cursor() as cursor:
-        cursor.execute("ANALYZE")
+    with pg_connect() as connection:
+        connection.execute("TRUNCATE rooms_slot, rooms_room CASCADE")
+    for count, room_settings in ((matching, MATCHING), (other, OTHER)):
+        if count:
+            call_command(
+                "bench_seed",
+                rooms=count,
+                room_settings=json.dumps(room_settings),
+                max_players=max_players,
+                stdout=StringIO(),
+            )
+    with pg_connect() as connection:
+        connection.execute("VACUUM ANALYZE rooms_room")
+        connection.execute("VACUUM ANALYZE rooms_slot")
 
 
 def over_capacity() -> int:
-    with pg_connect() as connection, connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT COUNT(*) FROM rooms_room r WHERE r.max_players < "
-            "(SELECT COUNT(*) FROM rooms_slot s WHERE s.room_id = r.id)"
-        )
-        return int(cursor.fetchone()[0])
+    """Rooms holding more slot rows than places (expired reservations included: the strictest count)."""
+    return pg_scalar(
+        "SELECT COUNT(*) FROM rooms_room r WHERE r.max_players < "
+        "(SELECT COUNT(*) FROM rooms_slot s WHERE s.room_id = r.id)"
+    )
 
 
 def tokens(count: int) -> list[str]:
@@ -112,81 +148,108 @@ def tokens(count: int) -> list[str]:
     return [encode_token(account=f"bench-{i}", scopes=["game"], ttl=3600) for i in range(count)]
 
 
-def start_server() -> Servers:
-    env = {key: value for key, value in SERVER_ENV.items() if value}
-    return Servers.start(SERVER, env=env, processes=PROCESSES)
+def start_server(setup: Setup) -> Servers:
+    return Servers.start(setup.server, env=setup.env(), processes=setup.processes)
 
 
-def port_for(servers: Servers, client: int) -> int:
-    return servers.ports[client % len(servers.ports)]
+@dataclass
+class Measured:
+    closed: Stats
+    paced: Stats | None
+    memory_kb: int
+    setup: Setup
+
+    @property
+    def note(self) -> str:
+        return (
+            f"{self.setup.label}; p99 {fmt_ms(self.closed.percentile(99))}; errors {self.closed.describe_errors()}; "
+            f"server RSS {self.memory_kb // 1024} MB"
+        )
+
+
+def fmt_ms(seconds: float) -> str:
+    return "never answered" if seconds == float("inf") else f"{seconds * 1000:.1f} ms"
 
 
 async def measure(
-    servers: Servers, request: Callable, *, options: Options, clients: int = 32, rate: float | None = None
-) -> tuple[Stats, Stats | None]:
-    """A closed-loop run, then (when `rate` is given) an open-loop run paced at `rate`."""
-    # Clients spread over the servers' ports (daphne runs one process per port).
-    closed = await closed_loop_multi(servers, request, clients=clients, seconds=options.seconds)
-    paced = None
-    if rate:
-        paced = await open_loop("127.0.0.1", servers.ports[0], request, rate=rate, seconds=options.seconds)
-    return closed, paced
+    setup: Setup,
+    request: RequestFn,
+    *,
+    options: Options,
+    clients: int = 32,
+    rate: float | None = None,
+    seconds: float | None = None,
+) -> Measured:
+    """Start the servers; a warm-up, a closed-loop run, then (when `rate` is given) an open-loop run paced at `rate`."""
+    seconds = seconds or options.seconds
+    servers = start_server(setup)
+    try:
+        await closed_loop("127.0.0.1", servers.ports, request, clients=clients, seconds=WARMUP_SECONDS)
+        closed = await closed_loop("127.0.0.1", servers.ports, request, clients=clients, seconds=seconds)
+        paced = None
+        if rate:
+            paced = await open_loop("127.0.0.1", servers.ports, request, rate=rate, seconds=seconds)
+        memory = servers.memory_kb()
+    finally:
+        servers.stop()
+    return Measured(closed=closed, paced=paced, memory_kb=memory, setup=setup)
 
 
-async def closed_loop_multi(servers: Servers, request: Callable, *, clients: int, seconds: float) -> Stats:
-    per_port = [
-        closed_loop("127.0.0.1", port, request, clients=max(1, clients // len(servers.ports)), seconds=seconds)
-        for port in servers.ports
-    ]
-    results = await asyncio.gather(*per_port)
-    merged = Stats(seconds=max(r.seconds for r in results))
-    for result in results:
-        merged.latencies += result.latencies
-        for kind, count in result.errors.items():
-            merged.errors[kind] = merged.errors.get(kind, 0) + count
-    return merged
-
-
-def setup_note(servers: Servers) -> str:
-    return f"{servers.kind} x{PROCESSES}"
-
-
-async def quick_join(options: Options) -> list[Row]:
-    """Scenario 1: find-and-reserve with a 3-key filter, 32 clients, then paced at 800/s."""
-    rows: list[Row] = []
-    fleets = [(1000, 0)] if options.quick else [(1000, 0), (1000, 9000), (1000, 99000)]
-    keys = tokens(64)
+def quick_join_request(keys: list[str]) -> RequestFn:
     body = {"settings": FILTER, "auto_create": False}
 
     async def join(connection: HttpConnection, client: int, number: int) -> int:
         status, _ = await connection.request("POST", f"/join{GAME}", token=keys[client % len(keys)], body=body)
         return status
 
+    return join
+
+
+def join_by_id_request(keys: list[str], room_ids: list[int]) -> RequestFn:
+    async def join(connection: HttpConnection, client: int, number: int) -> int:
+        room = room_ids[(client * 7919 + number) % len(room_ids)]
+        status, _ = await connection.request("POST", f"/rooms/bench/{room}/join", token=keys[client % len(keys)])
+        return status
+
+    return join
+
+
+def search_request(keys: list[str]) -> RequestFn:
+    query = "/rooms" + GAME + "?" + urlencode({"settings": json.dumps(FILTER)})
+
+    async def find(connection: HttpConnection, client: int, number: int) -> int:
+        status, _ = await connection.request("GET", query, token=keys[client % len(keys)])
+        return status
+
+    return find
+
+
+async def quick_join(options: Options) -> list[Row]:
+    """Scenario 1: find-and-reserve with a 3-key filter, 32 clients, then paced at 800/s."""
+    setup = options.setup or PRODUCTION
+    rows: list[Row] = []
+    fleets = [(1000, 0)] if options.quick else [(1000, 0), (1000, 9000), (1000, 99000)]
+    join = quick_join_request(tokens(64))
     baseline = None
     for matching, other in fleets:
         # 64 places a room: the run never runs out of places, so every answer is a real join.
         seed_rooms(matching=matching, other=other, max_players=64)
-        servers = start_server()
-        try:
-            closed, paced = await measure(servers, join, options=options, rate=800)
-            memory = servers.memory_kb()
-        finally:
-            servers.stop()
-        label = f"{matching + other:,} rooms ({other:,} not matching)"
-        baseline = baseline or closed.rate
-        target = ">= 1,500/s" if not other else f">= {baseline / 2:,.0f}/s (half of 1,000 rooms)"
-        met = closed.rate >= 1500 if not other else closed.rate >= baseline / 2
-        rows.append(Row("1 quick-join", f"{label}: throughput, 32 clients", closed.rate, "joins/s", target, met,
-                        f"{setup_note(servers)}; errors {closed.error_count}; p99 {closed.summary()['p99_ms']} ms; "
-                        f"server RSS {memory // 1024} MB"))  # fmt: skip
-        assert paced is not None
-        p50, p99 = paced.percentile(50) * 1000, paced.percentile(99) * 1000
-        rows.append(Row("1 quick-join", f"{label}: paced 800/s p50", p50, "ms", "<= 10 ms" if not other else "",
-                        p50 <= 10 if not other else None, f"errors {paced.error_count}"))  # fmt: skip
+        run = await measure(setup, join, options=options, rate=800)
+        label = f"{matching + other:,} rooms" + (f" ({other:,} not matching)" if other else "")
+        rate = run.closed.rate
+        baseline = baseline or rate
+        target = ">= 1,500/s" if not other else f">= {baseline / 2:,.0f}/s (half the 1,000-room figure)"
+        met = rate >= 1500 if not other else rate >= baseline / 2
+        rows.append(Row("1 quick-join", f"{label}: throughput, 32 clients", rate, "joins/s", target, met, run.note))
+        assert run.paced is not None
+        p50, p99 = run.paced.percentile(50) * 1000, run.paced.percentile(99) * 1000
+        paced_note = f"max {fmt_ms(run.paced.max)}; errors {run.paced.describe_errors()}"
+        if not other:
+            rows.append(Row("1 quick-join", f"{label}: paced 800/s p50", p50, "ms", "<= 10 ms", p50 <= 10, paced_note))
         rows.append(Row("1 quick-join", f"{label}: paced 800/s p99", p99, "ms", "<= 40 ms" if not other else "<= 50 ms",
-                        p99 <= (40 if not other else 50), f"max {paced.summary()['max_ms']} ms"))  # fmt: skip
-        rows.append(Row("1 quick-join", f"{label}: rooms over capacity", over_capacity(), "rooms", "0",
-                        over_capacity() == 0))  # fmt: skip
+                        p99 <= (40 if not other else 50), f"p50 {p50:.1f} ms; {paced_note}"))  # fmt: skip
+        full = over_capacity()
+        rows.append(Row("1 quick-join", f"{label}: rooms over capacity", full, "rooms", "0", full == 0))
     return rows
 
 
@@ -194,76 +257,88 @@ async def join_by_id(options: Options) -> list[Row]:
     """Scenario 2: join a named room, across 1,000 rooms, then into one room of 10,000 places."""
     from rooms.models import Room
 
+    setup = options.setup or PRODUCTION
     rows: list[Row] = []
     keys = tokens(64)
     seed_rooms(matching=1000, max_players=64)
     room_ids = list(Room.objects.values_list("pk", flat=True))
-
-    async def join(connection: HttpConnection, client: int, number: int) -> int:
-        room = room_ids[(client * 7919 + number) % len(room_ids)]
-        status, _ = await connection.request("POST", f"/rooms/bench/{room}/join", token=keys[client % len(keys)])
-        return status
-
-    servers = start_server()
-    try:
-        closed, paced = await measure(servers, join, options=options, rate=800)
-    finally:
-        servers.stop()
-    rows.append(Row("2 join by id", "1,000 rooms: throughput, 32 clients", closed.rate, "joins/s", ">= 1,500/s",
-                    closed.rate >= 1500, f"{setup_note(servers)}; errors {closed.error_count}; "
-                    f"p99 {closed.summary()['p99_ms']} ms"))  # fmt: skip
-    assert paced is not None
-    p99 = paced.percentile(99) * 1000
+    run = await measure(setup, join_by_id_request(keys, room_ids), options=options, rate=800)
+    rows.append(Row("2 join by id", "1,000 rooms: throughput, 32 clients", run.closed.rate, "joins/s", ">= 1,500/s",
+                    run.closed.rate >= 1500, run.note))  # fmt: skip
+    assert run.paced is not None
+    p99 = run.paced.percentile(99) * 1000
     rows.append(Row("2 join by id", "1,000 rooms: paced 800/s p99", p99, "ms", "<= 30 ms", p99 <= 30,
-                    f"p50 {paced.summary()['p50_ms']} ms; errors {paced.error_count}"))  # fmt: skip
+                    f"p50 {fmt_ms(run.paced.percentile(50))}; errors {run.paced.describe_errors()}"))  # fmt: skip
 
     seed_rooms(matching=1, max_players=10000)
     room_ids = list(Room.objects.values_list("pk", flat=True))
-    servers = start_server()
-    try:
-        # Every join takes the same row lock: the hot-room case.
-        closed, _ = await measure(servers, join, options=Options(seconds=min(options.seconds, 4.0)))
-    finally:
-        servers.stop()
-    rows.append(Row("2 join by id", "1 room of 10,000 places: throughput", closed.rate, "joins/s", ">= 800/s",
-                    closed.rate >= 800, f"errors {closed.error_count}; p99 {closed.summary()['p99_ms']} ms; "
-                    f"over capacity {over_capacity()}"))  # fmt: skip
+    # Every join takes the same row lock: the hot-room case.
+    run = await measure(setup, join_by_id_request(keys, room_ids), options=options, seconds=min(options.seconds, 4.0))
+    full = over_capacity()
+    rows.append(Row("2 join by id", "1 room of 10,000 places: throughput", run.closed.rate, "joins/s", ">= 800/s",
+                    run.closed.rate >= 800 and full == 0, f"{run.note}; over capacity {full}"))  # fmt: skip
     return rows
 
 
 async def search(options: Options) -> list[Row]:
     """Scenario 3: search with a 3-key settings filter at 1,000, 10,000 and 100,000 rooms."""
+    setup = options.setup or PRODUCTION
     rows: list[Row] = []
-    keys = tokens(64)
-    query = "/rooms" + GAME + "?" + urlencode({"settings": json.dumps(FILTER)})
+    find = search_request(tokens(64))
     targets = {1000: 10, 10000: 20, 100000: 40}
     fleets = [1000] if options.quick else [1000, 10000, 100000]
-
-    async def find(connection: HttpConnection, client: int, number: int) -> int:
-        status, _ = await connection.request("GET", query, token=keys[client % len(keys)])
-        return status
-
     for total in fleets:
         # A tenth of the fleet matches the filter; a page is the default 100 rooms.
         seed_rooms(matching=total // 10, other=total - total // 10)
-        servers = start_server()
-        try:
-            closed, paced = await measure(servers, find, options=options, rate=300)
-        finally:
-            servers.stop()
-        assert paced is not None
-        p99 = paced.percentile(99) * 1000
+        run = await measure(setup, find, options=options, rate=300)
+        assert run.paced is not None
+        p99 = run.paced.percentile(99) * 1000
         rows.append(Row("3 search", f"{total:,} rooms: paced 300/s p99", p99, "ms", f"<= {targets[total]} ms",
-                        p99 <= targets[total], f"p50 {paced.summary()['p50_ms']} ms; errors {paced.error_count}"))  # fmt: skip
-        rows.append(Row("3 search", f"{total:,} rooms: throughput, 32 clients", closed.rate, "searches/s",
-                        ">= 600/s" if total == 100000 else "", closed.rate >= 600 if total == 100000 else None,
-                        f"{setup_note(servers)}; p99 {closed.summary()['p99_ms']} ms; errors {closed.error_count}"))  # fmt: skip
+                        p99 <= targets[total], f"p50 {fmt_ms(run.paced.percentile(50))}; "
+                        f"errors {run.paced.describe_errors()}"))  # fmt: skip
+        rows.append(Row("3 search", f"{total:,} rooms: throughput, 32 clients", run.closed.rate, "searches/s",
+                        ">= 600/s" if total == 100000 else "", run.closed.rate >= 600 if total == 100000 else None,
+                        run.note))  # fmt: skip
+    return rows
+
+
+# --- choosing the production setup -----------------------------------------------------------
+
+COMPARED = [
+    Setup("uvicorn", 2, "per-request"),
+    Setup("uvicorn", 2, "pool"),
+    Setup("daphne", 2, "pool"),
+    Setup("gunicorn", 2, "persistent"),
+]
+
+
+async def servers(options: Options) -> list[Row]:
+    """The same three requests (1,000 rooms) on each server setup, closed loop: what to run in production."""
+    from rooms.models import Room
+
+    rows: list[Row] = []
+    keys = tokens(64)
+    seconds = min(options.seconds, 3.0)
+    for setup in COMPARED[1:2] if options.quick else COMPARED:
+        seed_rooms(matching=1000, max_players=64)
+        room_ids = list(Room.objects.values_list("pk", flat=True))
+        requests = {
+            "join by id": join_by_id_request(keys, room_ids),
+            "search (1,000 rooms)": search_request(keys),
+        }
+        # WSGI cannot serve quick-join: it may wait for a game server to start (DESIGN.md §10).
+        if setup.server != "gunicorn":
+            requests["quick-join"] = quick_join_request(keys)
+        for name, request in requests.items():
+            run = await measure(setup, request, options=options, seconds=seconds)
+            rows.append(Row("setup", f"{setup.label}: {name}", run.closed.rate, "req/s", "", None, run.note))
     return rows
 
 
 Scenario = Callable[[Options], Awaitable[list[Row]]]
 ALL: dict[str, Scenario] = {
     "calibration": calibration,
+    "servers": servers,
     "quick_join": quick_join,
     "join_by_id": join_by_id,
     "search": search,
