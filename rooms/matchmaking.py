@@ -31,14 +31,22 @@ from datetime import timedelta
 
 from asgiref.sync import sync_to_async
 from django.db import connection, transaction
-from django.db.models import F, Q
+from django.db.models import F, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from gamemaster.errors import ApiError, BadArguments, NotFound, Unavailable
 from regions.models import Region
 from rooms.filters import settings_filter_q
-from rooms.lookup import GameTarget
-from rooms.models import Application, Room, RoomQuerySet, Slot, players_expression
+from rooms.lookup import GameTarget, game_target
+from rooms.models import (
+    Application,
+    ApplicationVersion,
+    GameServerConfiguration,
+    Room,
+    RoomQuerySet,
+    Slot,
+    players_expression,
+)
 from rooms.services import Entrant, RoomGrant, SlotGrant
 
 # A locked candidate can turn out full only when its count was stale (an expired reservation
@@ -87,6 +95,37 @@ def region_rule(*, region_name: str | None, my_region_only: bool, mine: Region |
     return RegionRule(region=region, only_mine=my_region_only, mine=mine)
 
 
+def target_lookup(*, application_name: str, application_version: str, game_server_name: str) -> GameTarget:
+    """`rooms.lookup.game_target` in one query instead of three (every search and join asks it);
+    the three-query lookup still runs to name what is unknown when something is."""
+    version = ApplicationVersion.objects.filter(application=OuterRef("application"), name=application_version)
+    configuration = (
+        GameServerConfiguration.objects.filter(application__name=application_name, name=game_server_name)
+        .select_related("application")
+        .annotate(
+            version_pk=Subquery(version.values("pk")[:1]),
+            version_enabled=Subquery(version.values("enabled")[:1]),
+        )
+        .first()
+    )
+    if configuration is None or configuration.version_pk is None:  # type: ignore[attr-defined]
+        return game_target(
+            application_name=application_name,
+            application_version=application_version,
+            game_server_name=game_server_name,
+        )
+    application = configuration.application
+    found = ApplicationVersion(
+        pk=configuration.version_pk,  # type: ignore[attr-defined]
+        application=application,
+        name=application_version,
+        enabled=configuration.version_enabled,  # type: ignore[attr-defined]
+    )
+    found._state.adding = False
+    found._state.db = configuration._state.db
+    return GameTarget(application=application, version=found, configuration=configuration)
+
+
 # --- search ---
 
 
@@ -104,7 +143,7 @@ def room_search(
         .pool(configuration_id=target.configuration.pk, version_id=target.version.pk)
         .filter(settings_filter_q(filters))
         .annotate(players=players_expression(now))
-        .select_related("application", "version", "host")
+        .select_related("host")
         .order_by(*FULLEST_FIRST)
     )
     if not show_full:
@@ -119,7 +158,7 @@ def room_search(
             break
         # The page goes on in the next branch: from its start, or further in when it began past this one.
         skip = 0 if page or not skip else max(0, skip - rooms.count())
-    return [(room, room.players) for room in found]  # type: ignore[attr-defined]
+    return [(_attach_target(room, target), room.players) for room in found]  # type: ignore[attr-defined]
 
 
 # --- reserving places ---
@@ -150,22 +189,38 @@ def players_locked(room: Room, now=None) -> int:
     return Slot.objects.filter(room=room).live(now).count()
 
 
-def _join_first(candidates: RoomQuerySet, entrants: list[Entrant], ttl_for: Callable[[Room], int]) -> RoomGrant | None:
+def _attach_target(room: Room, target: GameTarget) -> Room:
+    """Give a room of the target's pool the target's game, version and configuration, so rendering
+    it needs neither a join nor a query (the candidate query stays small: it runs on every join)."""
+    if room.configuration_id == target.configuration.pk:
+        room.configuration = target.configuration
+    if room.version_id == target.version.pk:
+        room.version = target.version
+    if room.application_id == target.application.pk:
+        room.application = target.application
+    return room
+
+
+def _join_first(
+    candidates: RoomQuerySet, entrants: list[Entrant], ttl_for: Callable[[Room], int], target: GameTarget
+) -> RoomGrant | None:
     """Lock the fullest candidate with room for every entrant and reserve; None when none fits."""
     places = len(entrants)
     tried: list[int] = []
     for _ in range(MAX_CANDIDATES):
         now = timezone.now()
+        rooms = candidates.with_free_places(places, now)
+        if tried:
+            rooms = rooms.exclude(pk__in=tried)
         room = (
-            candidates.with_free_places(places, now)
-            .exclude(pk__in=tried)
-            .order_by(*FULLEST_FIRST)
-            .select_related("application", "version", "host", "configuration")
+            rooms.order_by(*FULLEST_FIRST)
+            .select_related("host")
             .select_for_update(skip_locked=True, of=("self",))
             .first()
         )
         if room is None:
             return None
+        _attach_target(room, target)
         players = players_locked(room, now)
         if players + places <= room.max_players:
             return reserve_slots(room=room, players=players, entrants=entrants, ttl=ttl_for(room))
@@ -192,7 +247,7 @@ def room_find_and_join(
     ttl = target.configuration.reservation_ttl
     with transaction.atomic():
         for branch in regions.branches():
-            grant = _join_first(pool.filter(branch), entrants, lambda room: ttl)
+            grant = _join_first(pool.filter(branch), entrants, lambda room: ttl, target)
             if grant is not None:
                 return grant
     return None
@@ -201,20 +256,24 @@ def room_find_and_join(
 def room_join(*, application_name: str, room_id: str, entrant: Entrant) -> RoomGrant:
     """A slot in the room `room_id` of the game, or 404: unknown_game, unknown_room,
     room_not_running, room_full. Waits for the room's row lock: racing joins take turns."""
-    application = Application.objects.filter(name=application_name).first()
-    if application is None:
-        raise NotFound(f"No game named '{application_name}'.", code="unknown_game")
     unknown = NotFound(f"Game '{application_name}' has no room '{room_id}'.", code="unknown_room")
-    if not room_id.isascii() or not room_id.isdigit() or len(room_id) > ROOM_ID_DIGITS:
-        raise unknown
+    valid_id = room_id.isascii() and room_id.isdigit() and len(room_id) <= ROOM_ID_DIGITS
     with transaction.atomic():
+        # One query on the way in: the game is checked by name in the room's own query, and only
+        # looked up alone when no room came back, to tell unknown_game from unknown_room.
         room = (
-            Room.objects.filter(pk=int(room_id), application=application)
-            .select_related("application", "version", "host", "configuration")
-            .select_for_update(of=("self",))
-            .first()
+            (
+                Room.objects.filter(pk=int(room_id), application__name=application_name)
+                .select_related("application", "version", "host", "configuration")
+                .select_for_update(of=("self",))
+                .first()
+            )
+            if valid_id
+            else None
         )
         if room is None:
+            if not Application.objects.filter(name=application_name).exists():
+                raise NotFound(f"No game named '{application_name}'.", code="unknown_game")
             raise unknown
         if room.state != Room.RUNNING:
             raise NotFound(f"Room '{room_id}' is still starting.", code="room_not_running")
@@ -261,6 +320,7 @@ def _find_or_wait(
             _pool(target, filters).filter(state=Room.SPAWNING, region=region),
             entrants,
             lambda room: configuration.spawn_timeout + configuration.reservation_ttl,
+            target,
         )
         if wait is None:
             return None
@@ -318,12 +378,17 @@ async def room_quick_join(
     auto_create: bool,
     create_settings: dict,
     created_by: str,
+    found_none: bool = False,
 ) -> RoomGrant:
     """room_find_and_join, else (auto_create) room_create in regions.region or regions.mine,
-    else NotFound(code="no_room")."""
-    grant = await sync_to_async(room_find_and_join)(target=target, filters=filters, regions=regions, entrants=entrants)
-    if grant is not None:
-        return grant
+    else NotFound(code="no_room"). `found_none`: the caller ran room_find_and_join already and it
+    found nothing (views do, in the thread hop that does their lookups)."""
+    if not found_none:
+        grant = await sync_to_async(room_find_and_join)(
+            target=target, filters=filters, regions=regions, entrants=entrants
+        )
+        if grant is not None:
+            return grant
     if not auto_create:
         raise NotFound("No running room matches with enough free places.", code="no_room")
     region = regions.create_region
@@ -387,4 +452,5 @@ __all__ = [
     "room_join",
     "room_quick_join",
     "room_search",
+    "target_lookup",
 ]

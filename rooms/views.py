@@ -40,7 +40,7 @@ from rooms.serializers import (
     RoomMultiSchema,
     SearchArgs,
 )
-from rooms.services import Entrant, room_create
+from rooms.services import Entrant, RoomGrant, room_create
 
 # --- creating rooms (hosting) ---
 
@@ -211,7 +211,7 @@ class RoomSearchView(APIView):
     )
     def get(self, request: Request, application_name: str, application_version: str, game_server_name: str) -> Response:
         args = _args(SearchArgs, request)
-        target = game_target(
+        target = matchmaking.target_lookup(
             application_name=application_name,
             application_version=application_version,
             game_server_name=game_server_name,
@@ -254,7 +254,7 @@ class RoomJoinView(APIView):
 
 
 def _prepare_join(request: Request, args: dict[str, Any], url: dict[str, str]) -> tuple[GameTarget, RegionRule]:
-    target = game_target(**url)
+    target = matchmaking.target_lookup(**url)
     return target, _regions(request, args)
 
 
@@ -278,21 +278,29 @@ class QuickJoinView(AsyncAPIView):
         args = _args(QuickJoinArgs, request)
         account, ip = _caller(request), request_ip(request)
 
-        def prepare() -> tuple[GameTarget, RegionRule]:
-            prepared = _prepare_join(request, args, url)
-            ban_enforce(account=account, ip=ip)
-            return prepared
+        entrants = [Entrant(account=account, ip=ip)]
 
-        target, regions = await sync_to_async(prepare)()
-        grant = await matchmaking.room_quick_join(
-            target=target,
-            filters=args["settings"],
-            regions=regions,
-            entrants=[Entrant(account=account, ip=ip)],
-            auto_create=args["auto_create"],
-            create_settings=args["create_settings"],
-            created_by=account,
-        )
+        # Lookups, ban check and the first find in ONE thread hop: each hop costs more than a query.
+        def prepare_and_find() -> tuple[GameTarget, RegionRule, RoomGrant | None]:
+            target, regions = _prepare_join(request, args, url)
+            ban_enforce(account=account, ip=ip)
+            found = matchmaking.room_find_and_join(
+                target=target, filters=args["settings"], regions=regions, entrants=entrants
+            )
+            return target, regions, found
+
+        target, regions, grant = await sync_to_async(prepare_and_find)()
+        if grant is None:
+            grant = await matchmaking.room_quick_join(
+                target=target,
+                filters=args["settings"],
+                regions=regions,
+                entrants=entrants,
+                auto_create=args["auto_create"],
+                create_settings=args["create_settings"],
+                created_by=account,
+                found_none=True,
+            )
         slot = grant.slots[account]
         return Response(room_joined(grant.room, grant.players, slot_id=slot.slot_id, key=slot.key))
 
@@ -325,23 +333,31 @@ class MultiJoinView(AsyncAPIView):
         args = _args(MultiJoinArgs, request)
         accounts: list[tuple[str, str | None]] = args["accounts"]
 
-        def prepare() -> tuple[GameTarget, RegionRule, dict[str, Any]]:
+        def prepare_and_find() -> tuple[GameTarget, RegionRule, dict[str, Any], list[Entrant], RoomGrant | None]:
             target, regions = _prepare_join(request, args, url)
-            return target, regions, find_bans(accounts)
+            bans = find_bans(accounts)
+            entrants = [Entrant(account=account, ip=ip) for account, ip in accounts if account not in bans]
+            if not entrants:
+                return target, regions, bans, entrants, None
+            found = matchmaking.room_find_and_join(
+                target=target, filters=args["settings"], regions=regions, entrants=entrants
+            )
+            return target, regions, bans, entrants, found
 
-        target, regions, bans = await sync_to_async(prepare)()
-        entrants = [Entrant(account=account, ip=ip) for account, ip in accounts if account not in bans]
+        target, regions, bans, entrants, grant = await sync_to_async(prepare_and_find)()
         if not entrants:
             raise Banned(bans[accounts[0][0]])
-        grant = await matchmaking.room_quick_join(
-            target=target,
-            filters=args["settings"],
-            regions=regions,
-            entrants=entrants,
-            auto_create=args["auto_create"],
-            create_settings=args["create_settings"],
-            created_by=_caller(request),
-        )
+        if grant is None:
+            grant = await matchmaking.room_quick_join(
+                target=target,
+                filters=args["settings"],
+                regions=regions,
+                entrants=entrants,
+                auto_create=args["auto_create"],
+                create_settings=args["create_settings"],
+                created_by=_caller(request),
+                found_none=True,
+            )
         slots = {account: (slot.slot_id, slot.key) for account, slot in grant.slots.items()}
         return Response(room_multi(grant.room, slots, banned_summary(bans)))
 
