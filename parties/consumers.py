@@ -39,6 +39,8 @@ dispatcher = jsonrpc.Dispatcher()
 
 
 def refusal_from(error: ApiError) -> SessionRefused:
+    if error.fields:
+        return bad_arguments(error.fields)
     return SessionRefused(error.status_code, str(error.detail))
 
 
@@ -79,6 +81,10 @@ class PartyConsumer(JsonRpcConsumer):
     closing: tuple[int, str] | None = None
     worker: asyncio.Task[Any] | None = None
     heartbeat: asyncio.Task[Any] | None = None
+
+    def __init__(self, *args: Any, endpoint: str = "connect", **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.endpoint = endpoint
 
     async def connect(self) -> None:
         self.frames: asyncio.Queue[str | bytes] = asyncio.Queue()
