@@ -167,7 +167,7 @@ async def test_connect_session_needs_scope_party(sessions, demo):
 
 
 async def test_a_full_party_refuses_a_joining_session_with_4406_but_lets_it_watch(sessions, demo):
-    party_id, [alice, bob] = await party_with(sessions, "alice", "bob", max_members=2)
+    party_id, [alice, _bob] = await party_with(sessions, "alice", "bob", max_members=2)
 
     assert await sessions.connect("carol", party_id).refused() == (4406, "The party is full (2 members).")
     watcher = sessions.connect("carol", party_id, auto_join=False)
@@ -270,7 +270,7 @@ async def test_join_party_refuses_an_account_that_already_joined(sessions, demo)
 
 
 async def test_join_party_refuses_a_full_party(sessions, demo):
-    party_id, [alice, bob] = await party_with(sessions, "alice", "bob", max_members=2)
+    party_id, [_alice, _bob] = await party_with(sessions, "alice", "bob", max_members=2)
     carol = sessions.connect("carol", party_id, auto_join=False)
     await carol.open()
 
@@ -411,7 +411,7 @@ async def test_start_game_refuses_a_party_already_starting(sessions, demo):
 
 
 async def test_close_party_needs_role_1000(sessions, demo):
-    party_id, [alice, bob] = await party_with(sessions, "alice", "bob", max_members=3)
+    party_id, [_alice, bob] = await party_with(sessions, "alice", "bob", max_members=3)
     await db(PartyMember.objects.filter(account="bob").update, role=500)
 
     response = await bob.call("close_party")
