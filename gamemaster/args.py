@@ -37,7 +37,7 @@ def request_args(request: Request) -> dict[str, Any]:
 
 
 def _flatten(query: QueryDict) -> dict[str, Any]:
-    return {key: query.get(key) for key in query.keys()}
+    return {key: query.get(key) for key in query}
 
 
 class JSONArgField(serializers.Field):

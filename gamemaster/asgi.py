@@ -8,12 +8,18 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gamemaster.settings")
 django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from django.conf import settings  # noqa: E402
+from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
 from gamemaster.sockets import websocket_urlpatterns  # noqa: E402
 
+# The admin's and the API docs' static files, served by the master itself unless a proxy or CDN
+# serves STATIC_ROOT (SERVE_STATIC=false): the quick start needs nothing in front of it.
+http_app = ASGIStaticFilesHandler(django_asgi_app) if settings.SERVE_STATIC else django_asgi_app
+
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        "http": http_app,
         "websocket": URLRouter(websocket_urlpatterns),
     }
 )

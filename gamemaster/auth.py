@@ -71,7 +71,7 @@ def decode_token(raw: str) -> TokenUser:
             raw,
             _verification_key(),
             algorithms=list(settings.TOKEN_ALGORITHMS),
-            options=options,
+            options=options,  # type: ignore[arg-type]
             **kwargs,
         )
     except jwt.ExpiredSignatureError:
@@ -183,7 +183,8 @@ class HasRequiredScopes(BasePermission):
 
 def view_scopes(view: Any, request: Request) -> list[str]:
     """A view may need different scopes per method: `required_scopes = {"GET": [...], ...}`."""
-    required = view.required_scopes
+    required: Any = view.required_scopes
     if isinstance(required, dict):
-        return list(required.get(request.method, required.get("*", [])))
+        method = request.method or "GET"
+        return list(required[method] if method in required else required.get("*", []))
     return list(required)

@@ -14,7 +14,7 @@ BAD_ARGUMENTS_DETAIL = "Some arguments are missing or wrong."
 class ApiError(exceptions.APIException):
     """A refusal the API documents: carries its status, snake_case code and optional headers."""
 
-    status_code = status.HTTP_400_BAD_REQUEST
+    status_code: int = status.HTTP_400_BAD_REQUEST
     code = "bad_arguments"
     default_detail = BAD_ARGUMENTS_DETAIL
 

@@ -37,6 +37,9 @@ def error_responses(*statuses: int, **overrides: str) -> dict[int, OpenApiRespon
 
 
 ACCESS_TOKEN_PARAMETER = OpenApiParameter(
-    "access_token", str, OpenApiParameter.QUERY, required=False,
+    "access_token",
+    str,
+    OpenApiParameter.QUERY,
+    required=False,
     description="The bearer token, for clients that cannot set the Authorization header.",
 )

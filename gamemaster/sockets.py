@@ -77,9 +77,13 @@ class JsonRpcConsumer(AsyncWebsocketConsumer):
         frame = text_data if text_data is not None else bytes_data
         if frame is None:
             return
-        reply = await self.dispatcher.handle_frame(self, frame, on_response=self.pending.resolve)
+        reply = await self.dispatcher.handle_frame(self, frame, on_response=self._on_response)
         if reply is not None:
             await self.send(text_data=reply)
+
+    def _on_response(self, response: jsonrpc.Response) -> None:
+        if not self.pending.resolve(response):
+            logger.debug("answer to an unknown or forgotten request %r", response.id)
 
     async def send_json(self, message: dict[str, Any] | list[Any]) -> None:
         await self.send(text_data=jsonrpc.encode(message))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 from functools import lru_cache
-from typing import Protocol
+from typing import Any, Protocol
 
 from django.conf import settings
 from django.core.signals import setting_changed
@@ -36,12 +36,18 @@ class MaxMindCityLocator:
         self._reader = None
         if path:
             import geoip2.database
+            import maxminddb
 
             try:
-                self._reader = geoip2.database.Reader(path)
-            except (OSError, ValueError) as exc:
+                reader = geoip2.database.Reader(path)
+            except (OSError, ValueError, maxminddb.InvalidDatabaseError) as exc:
                 # A missing or broken file must not take the API down: fall back to the default region.
                 logger.error("GeoIP database %s cannot be read (%s): everyone gets the default region", path, exc)
+                return
+            if "City" not in reader.metadata().database_type:
+                logger.error("GeoIP database %s is not a City database: everyone gets the default region", path)
+                return
+            self._reader = reader
 
     def locate(self, ip: str) -> tuple[float, float] | None:
         if self._reader is None:
@@ -65,7 +71,7 @@ class MaxMindCityLocator:
 
 @lru_cache(maxsize=1)
 def get_locator() -> Locator:
-    config = settings.GEOIP
+    config: dict[str, Any] = settings.GEOIP
     backend = import_string(config.get("BACKEND", "regions.geoip.NoLocator"))
     return backend(**config.get("OPTIONS", {}))
 

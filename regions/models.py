@@ -16,22 +16,21 @@ class RegionQuerySet(models.QuerySet["Region"]):
 
     def nearest(self, *, longitude: float, latitude: float) -> Region | None:
         """The region closest by great-circle distance (regions are few: computed in Python)."""
-        regions = list(self)
-        if not regions:
-            return None
-        return min(regions, key=lambda region: region.distance_km(longitude=longitude, latitude=latitude))
+        best: Region | None = None
+        best_km = math.inf
+        for region in self:
+            km = region.distance_km(longitude=longitude, latitude=latitude)
+            if km < best_km:
+                best, best_km = region, km
+        return best
 
 
 class Region(models.Model):
     """A place game servers run; its name is its id in the API."""
 
     name = models.CharField(max_length=64, unique=True, validators=[NAME_VALIDATOR])
-    x = models.FloatField(
-        "longitude", default=0.0, validators=[MinValueValidator(-180.0), MaxValueValidator(180.0)]
-    )
-    y = models.FloatField(
-        "latitude", default=0.0, validators=[MinValueValidator(-90.0), MaxValueValidator(90.0)]
-    )
+    x = models.FloatField("longitude", default=0.0, validators=[MinValueValidator(-180.0), MaxValueValidator(180.0)])
+    y = models.FloatField("latitude", default=0.0, validators=[MinValueValidator(-90.0), MaxValueValidator(90.0)])
     settings = models.JSONField(default=dict, blank=True, help_text="Custom JSON shown to players (title, icon, ...).")
     is_default = models.BooleanField(
         "default", default=False, help_text="Players whose location is unknown get the default region."

@@ -9,7 +9,10 @@ RegionSchema = inline_serializer(
         "settings": serializers.DictField(help_text="Custom JSON set in the admin"),
         "location": inline_serializer(
             name="RegionLocation",
-            fields={"x": serializers.FloatField(help_text="longitude"), "y": serializers.FloatField(help_text="latitude")},
+            fields={
+                "x": serializers.FloatField(help_text="longitude"),
+                "y": serializers.FloatField(help_text="latitude"),
+            },
         ),
     },
 )

@@ -7,8 +7,8 @@ from rest_framework.views import APIView
 
 from gamemaster.net import request_ip
 from gamemaster.schema import error_responses
-from regions.serializers import RegionListSchema
 from regions.models import Region
+from regions.serializers import RegionListSchema
 from regions.services import region_for_ip
 
 

@@ -68,7 +68,8 @@ class GameServerConfiguration(models.Model):
         default=30, validators=[MinValueValidator(1)], help_text="Seconds a joined player has to reach the game server."
     )
     spawn_timeout = models.PositiveIntegerField(
-        default=30, validators=[MinValueValidator(1), MaxValueValidator(600)],
+        default=30,
+        validators=[MinValueValidator(1), MaxValueValidator(600)],
         help_text="Seconds the game server has to call inited.",
     )
 
