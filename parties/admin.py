@@ -31,7 +31,7 @@ class PartySessionInline(admin.TabularInline):
     model = PartySession
     extra = 0
     fields = ["account", "channel_name", "connected_at", "seen_at"]
-    readonly_fields = fields
+    readonly_fields = ["account", "channel_name", "connected_at", "seen_at"]
     can_delete = False
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:

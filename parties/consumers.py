@@ -171,7 +171,7 @@ class PartyConsumer(JsonRpcConsumer):
             frame = await self.frames.get()
             self.busy = True
             try:
-                reply = await self.dispatcher.handle_frame(self, frame, on_response=self.pending.resolve)
+                reply = await self.dispatcher.handle_frame(self, frame, on_response=self.answered)
                 if reply is not None:
                     await self.send(text_data=reply)
             finally:
@@ -181,11 +181,18 @@ class PartyConsumer(JsonRpcConsumer):
                 await self.close(code=self.closing[0], reason=self.closing[1])
                 return
 
+    def answered(self, response: jsonrpc.Response) -> None:
+        # Server messages are never waited for; an answer to one is simply dropped.
+        self.pending.resolve(response)
+
     async def beat(self) -> None:
         interval = session_heartbeat_seconds()
         while True:
             await asyncio.sleep(interval)
-            await in_db(services.session_seen)(channel_name=self.channel_name)
+            try:
+                await in_db(services.session_seen)(channel_name=self.channel_name)
+            except Exception:
+                logger.exception("Refreshing party session %s failed", self.channel_name)
 
     def start_later(self) -> None:
         """The join filled an auto-start party: start it, whatever becomes of this session."""

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from gamemaster.args import request_args
+from gamemaster.auth import TokenUser
 from gamemaster.net import request_ip
 from gamemaster.schema import error_responses
 from parties.serializers import PartyAnswerSchema, PartyCloseArgs, PartyCreateArgs, PartyInfoSchema
@@ -37,7 +40,7 @@ class PartyCreateView(APIView):
             game_server_name=game_server_name,
         )
         party = party_create(
-            target=target, account=request.user.account, ip=request_ip(request), options=args.options()
+            target=target, account=cast(TokenUser, request.user).account, ip=request_ip(request), options=args.options()
         )
         return Response({"party": party.as_api(0)})
 
