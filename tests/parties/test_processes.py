@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -53,8 +54,9 @@ class Member:
     def __init__(self, port: int, path: str, account: str, **query: Any) -> None:
         token = encode_token(account=account, scopes=["party", "party_create"])
         self.account = account
-        self.ws: ClientConnection = connect(
-            f"ws://127.0.0.1:{port}{party_url(path, access_token=token, **query)}", open_timeout=TIMEOUT
+        self.stack = ExitStack()
+        self.ws: ClientConnection = self.stack.enter_context(
+            connect(f"ws://127.0.0.1:{port}{party_url(path, access_token=token, **query)}", open_timeout=TIMEOUT)
         )
 
     def next(self) -> dict[str, Any]:
@@ -79,7 +81,7 @@ class Member:
             return closed.rcvd.code, closed.rcvd.reason
 
     def close(self) -> None:
-        self.ws.close()
+        self.stack.close()
 
 
 def connected_host() -> Host | None:
@@ -109,7 +111,8 @@ def play_together(alice_port: int, bob_port: int) -> None:
             assert member.message() == ("game_starting", {"auto_start": True})
             message_type, started[member.account] = member.message()
             assert message_type == "game_started"
-            assert member.closed() == (4411, "The game started.")
+            # daphne 4.2 sends the close code but drops the reason (the in-process tests check it).
+            assert member.closed()[0] == 4411
 
         room = Room.objects.get()
         for account, game in started.items():
