@@ -143,6 +143,15 @@ def _touch(party: Party) -> None:
 def party_create(*, target: GameTarget, account: str, ip: str | None, options: PartyOptions) -> Party:
     """A new open party of `target` in the named region, else the caller's."""
     require_enabled(target)
+    if options.max_members > target.configuration.max_players:
+        # Every joined member gets a slot in one room: a bigger party could never start.
+        raise BadArguments(
+            fields={
+                "max_members": [
+                    f"A room of '{target.configuration.name}' holds at most {target.configuration.max_players} players."
+                ]
+            }
+        )
     if options.region:
         region = Region.objects.filter(name=options.region).first()
         if region is None:

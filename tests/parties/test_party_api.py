@@ -71,6 +71,7 @@ def test_create_takes_every_property_as_form_fields(api, region, version, config
     [
         ({"max_members": 1}, {"max_members": ["Ensure this value is greater than or equal to 2."]}),
         ({"max_members": 101}, {"max_members": ["Ensure this value is less than or equal to 100."]}),
+        ({"max_members": 9}, {"max_members": ["A room of 'default' holds at most 8 players."]}),
         ({"max_members": "many"}, {"max_members": ["A valid integer is required."]}),
         (
             {"party_settings": "{nope"},
