@@ -169,6 +169,8 @@ class PartyConsumer(JsonRpcConsumer):
     async def work(self) -> None:
         while True:
             frame = await self.frames.get()
+            if self.ended:
+                return  # closed: frames still queued get no answer
             self.busy = True
             try:
                 reply = await self.dispatcher.handle_frame(self, frame, on_response=self.answered)
