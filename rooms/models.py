@@ -4,12 +4,15 @@ import hashlib
 import secrets
 from datetime import timedelta
 
+from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
-from django.db.models import Count, Q
+from django.db.models import Case, Count, F, OuterRef, Q, Subquery, Value, When
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 NAME_VALIDATOR = RegexValidator(r"^[A-Za-z0-9_.-]+$", "Letters, digits, '_', '.' and '-' only.")
+SPAWN_TIMEOUT_MAX = 600
 
 
 def new_secret() -> str:
@@ -69,7 +72,7 @@ class GameServerConfiguration(models.Model):
     )
     spawn_timeout = models.PositiveIntegerField(
         default=30,
-        validators=[MinValueValidator(1), MaxValueValidator(600)],
+        validators=[MinValueValidator(1), MaxValueValidator(SPAWN_TIMEOUT_MAX)],
         help_text="Seconds the game server has to call inited.",
     )
 
@@ -107,12 +110,76 @@ def live_slots_q(now=None, prefix: str = "") -> Q:
     return Q(**{f"{prefix}state": Slot.JOINED}) | Q(**{f"{prefix}expires_at__gt": now})
 
 
+def fresh_count_q(now=None, prefix: str = "") -> Q:
+    """Rooms whose stored `slot_count` is exact: no reservation of theirs has expired yet."""
+    now = now or timezone.now()
+    return Q(**{f"{prefix}next_expiry__isnull": True}) | Q(**{f"{prefix}next_expiry__gt": now})
+
+
+def players_expression(now=None, prefix: str = "") -> Case:
+    """The live players of a room (DESIGN.md §4) without a COUNT over every room.
+
+    `slot_count` (all slot rows) and `next_expiry` (earliest expiry of a reservation) are kept by
+    database triggers (migration 0002) whoever inserts, updates or deletes a slot. While no
+    reservation has expired, `slot_count` IS the number of live players; only a room with an
+    expired, not yet pruned reservation falls back to counting its live slots. So an expired
+    reservation stops counting at once, and listing 100 rooms costs no aggregate over the fleet.
+    """
+    now = now or timezone.now()
+    room = OuterRef(f"{prefix}pk") if prefix else OuterRef("pk")
+    live = (
+        Slot.objects.filter(room=room)
+        .filter(live_slots_q(now))
+        .order_by()
+        .values("room")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return Case(
+        When(fresh_count_q(now, prefix), then=F(f"{prefix}slot_count")),
+        default=Coalesce(Subquery(live, output_field=models.IntegerField()), Value(0)),
+        output_field=models.IntegerField(),
+    )
+
+
 class RoomQuerySet(models.QuerySet["Room"]):
     def running(self) -> RoomQuerySet:
         return self.filter(state=Room.RUNNING)
 
+    def pool(self, *, configuration_id: int, version_id: int) -> RoomQuerySet:
+        """Rooms of one game server configuration and game version (`room_pool` index)."""
+        return self.filter(configuration_id=configuration_id, version_id=version_id)
+
     def with_players(self, now=None) -> RoomQuerySet:
-        return self.annotate(num_players=Count("slots", filter=live_slots_q(now, prefix="slots__")))
+        """Annotates `num_players`: joined players and unexpired reservations."""
+        return self.annotate(num_players=players_expression(now))
+
+    def with_free_places(self, places: int, now=None) -> RoomQuerySet:
+        """Rooms that may have `places` free: exact for rooms whose count is fresh; rooms with an
+        expired reservation stay candidates (the caller counts them exactly under the row lock)."""
+        now = now or timezone.now()
+        return self.filter(
+            (fresh_count_q(now) & Q(slot_count__lte=F("max_players") - places)) | Q(next_expiry__lte=now)
+        )
+
+    def not_full(self, now=None) -> RoomQuerySet:
+        """Rooms with at least one free place, exactly (the fallback count runs for stale rooms only)."""
+        return self.alias(_players=players_expression(now)).filter(_players__lt=F("max_players"))
+
+    def dead(self, now=None) -> RoomQuerySet:
+        """Rooms to remove: game server gone past its grace, host lost past its grace, or stuck spawning."""
+        now = now or timezone.now()
+        gameserver_gone = now - timedelta(seconds=settings.GAMESERVER_GRACE_SECONDS)
+        host_lost = now - timedelta(seconds=settings.HOST_GRACE_SECONDS)
+        # spawn_timeout is at most SPAWN_TIMEOUT_MAX: a room spawning longer than that (plus the grace)
+        # lost the master that was creating it.
+        stuck_since = now - timedelta(seconds=SPAWN_TIMEOUT_MAX + settings.GAMESERVER_GRACE_SECONDS)
+        stuck = Q(state=Room.SPAWNING, created_at__lt=stuck_since)
+        return self.filter(
+            Q(disconnected_at__lt=gameserver_gone)
+            | Q(host__connected=False, host__disconnected_at__lt=host_lost)
+            | stuck
+        )
 
 
 class Room(models.Model):
@@ -139,18 +206,54 @@ class Room(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     # Set while the game server's socket is closed; the room is removed after the grace period.
     disconnected_at = models.DateTimeField(null=True, blank=True)
+    # Kept by database triggers on the slot table (migration 0002), never by Python code: the number
+    # of slot rows, and the earliest expiry of a reservation among them (see players_expression).
+    slot_count = models.PositiveIntegerField(default=0, editable=False)
+    next_expiry = models.DateTimeField(null=True, blank=True, editable=False)
 
     objects = RoomQuerySet.as_manager()
+
+    TRIGGER_FIELDS = frozenset({"slot_count", "next_expiry"})
 
     class Meta:
         ordering = ["-created_at"]
         indexes = [
             models.Index(fields=["configuration", "version", "state"], name="room_pool"),
             models.Index(fields=["state", "created_at"], name="room_state_age"),
+            # Search and quick-join walk these in order (fuller rooms first) and stop at the page's
+            # end, instead of sorting every room of a big pool.
+            models.Index(
+                "configuration",
+                "version",
+                "region",
+                F("slot_count").desc(),
+                "id",
+                name="room_running_by_region",
+                condition=Q(state="running"),
+            ),
+            models.Index(
+                "configuration",
+                "version",
+                F("slot_count").desc(),
+                "id",
+                name="room_running_fullest",
+                condition=Q(state="running"),
+            ),
         ]
 
     def __str__(self) -> str:
         return f"room {self.pk} ({self.configuration})"
+
+    def save(self, *args, **kwargs) -> None:
+        # The triggers own slot_count and next_expiry: saving a room loaded a moment ago must not
+        # write back counts that slots have changed since.
+        if not self._state.adding and kwargs.get("update_fields") is None and not kwargs.get("force_insert"):
+            kwargs["update_fields"] = [
+                f.name for f in self._meta.concrete_fields if not f.primary_key and f.name not in self.TRIGGER_FIELDS
+            ]
+        elif kwargs.get("update_fields") is not None:
+            kwargs["update_fields"] = [name for name in kwargs["update_fields"] if name not in self.TRIGGER_FIELDS]
+        super().save(*args, **kwargs)
 
     @property
     def location(self) -> dict:

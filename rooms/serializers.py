@@ -2,7 +2,145 @@
 
 from __future__ import annotations
 
+import ipaddress
+from typing import Any
+
+from django.conf import settings
+from drf_spectacular.utils import inline_serializer
+from rest_framework import serializers
+
+from gamemaster.args import BoolArgField, JSONArgField, account_id
+from rooms.filters import FilterField
+
 # --- creating rooms (hosting) ---
 
 
 # --- search, join, player status (matchmaking) ---
+
+OFFSET_MAX = 10_000_000
+
+
+class RegionArgs(serializers.Serializer):
+    my_region_only = BoolArgField(required=False, default=False)
+    region = serializers.CharField(required=False, max_length=64)
+
+
+class SearchArgs(RegionArgs):
+    settings = FilterField(required=False, default=dict)
+    show_full = BoolArgField(required=False, default=True)
+    limit = serializers.IntegerField(required=False, min_value=1)
+    offset = serializers.IntegerField(required=False, min_value=0, max_value=OFFSET_MAX, default=0)
+
+    def validate_limit(self, value: int) -> int:
+        if value > settings.ROOMS_PAGE_MAX:
+            raise serializers.ValidationError(f"Ensure this value is less than or equal to {settings.ROOMS_PAGE_MAX}.")
+        return value
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        attrs.setdefault("limit", settings.ROOMS_PAGE_DEFAULT)
+        return attrs
+
+
+class QuickJoinArgs(RegionArgs):
+    settings = FilterField(required=False, default=dict)
+    auto_create = BoolArgField(required=False, default=True)
+    create_settings = JSONArgField(expected=dict, required=False, default=dict)
+
+
+def _ip(value: Any) -> str:
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        raise serializers.ValidationError(f"'{value}' is not an IP address.") from None
+
+
+class AccountsField(JSONArgField):
+    """A JSON list of account ids, each may be {"account": "...", "ip": "..."} when `with_ip`."""
+
+    def __init__(self, *, max_setting: str, with_ip: bool = False, **kwargs: Any) -> None:
+        self.max_setting, self.with_ip = max_setting, with_ip
+        super().__init__(expected=list, **kwargs)
+
+    def to_internal_value(self, data: Any) -> list[Any]:
+        items = super().to_internal_value(data)
+        most = getattr(settings, self.max_setting)
+        if not items:
+            raise serializers.ValidationError("Give at least one account.")
+        if len(items) > most:
+            raise serializers.ValidationError(f"Give at most {most} accounts.")
+        accounts: list[Any] = []
+        for item in items:
+            if self.with_ip and isinstance(item, dict):
+                if set(item) - {"account", "ip"} or "account" not in item:
+                    raise serializers.ValidationError('An item must be an account id or {"account": ..., "ip": ...}.')
+                ip = item.get("ip")
+                accounts.append((account_id(item["account"]), _ip(ip) if ip is not None else None))
+            else:
+                accounts.append((account_id(item), None) if self.with_ip else account_id(item))
+        names = [entry[0] for entry in accounts] if self.with_ip else accounts
+        if len(set(names)) != len(names):
+            raise serializers.ValidationError("An account is listed twice.")
+        return accounts
+
+
+class MultiJoinArgs(QuickJoinArgs):
+    accounts = AccountsField(max_setting="MULTI_MAX_ACCOUNTS", with_ip=True)
+
+
+class PlayersArgs(serializers.Serializer):
+    accounts = AccountsField(max_setting="PLAYERS_MAX_ACCOUNTS")
+
+
+# OpenAPI shapes of the answers (rooms/render.py builds them).
+LocationSchema = inline_serializer(
+    name="Location",
+    fields={
+        "host": serializers.CharField(help_text="Address players connect to"),
+        "ports": serializers.ListField(child=serializers.IntegerField()),
+    },
+)
+_RECORD_FIELDS: dict[str, serializers.Field] = {
+    "id": serializers.CharField(),
+    "settings": serializers.DictField(),
+    "players": serializers.IntegerField(help_text="Joined players and unexpired reservations"),
+    "max_players": serializers.IntegerField(),
+    "game_name": serializers.CharField(),
+    "game_version": serializers.CharField(),
+}
+
+
+def _record(many: bool = False) -> serializers.Serializer:
+    return inline_serializer(name="PlayerRecord", fields=dict(_RECORD_FIELDS), many=many)
+
+
+def _room(many: bool = False) -> serializers.Serializer:
+    return inline_serializer(name="Room", fields={**_RECORD_FIELDS, "location": LocationSchema}, many=many)
+
+
+RoomListSchema = inline_serializer(name="RoomList", fields={"rooms": _room(many=True)})
+JoinedSchema = inline_serializer(
+    name="RoomJoined",
+    fields={
+        **_RECORD_FIELDS,
+        "location": LocationSchema,
+        "slot": serializers.CharField(),
+        "key": serializers.CharField(help_text="One-time key to show the game server"),
+    },
+)
+MultiJoinedSchema = inline_serializer(
+    name="RoomMultiJoined",
+    fields={
+        "id": serializers.CharField(),
+        "settings": serializers.DictField(),
+        "slots": serializers.DictField(help_text='{"<account>": {"slot": "...", "key": "..."}}'),
+        "location": LocationSchema,
+        "banned": serializers.DictField(
+            required=False, help_text='Accounts left out: {"<account>": {"id", "until", "reason"}}'
+        ),
+    },
+)
+PlayerRecordsSchema = inline_serializer(name="PlayerRecords", fields={"records": _record(many=True)})
+PlayersRecordsSchema = inline_serializer(
+    name="PlayersRecords",
+    fields={"records": serializers.DictField(child=serializers.ListField(child=_record()))},
+)

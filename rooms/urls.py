@@ -1,6 +1,8 @@
 from __future__ import annotations
 
-from django.urls import re_path  # noqa: F401
+from django.urls import re_path
+
+from rooms.views import MultiJoinView, PlayersView, PlayerView, QuickJoinView, RoomJoinView, RoomSearchView
 
 # Paths are exactly the spec's (DESIGN.md §4); a trailing slash is optional.
 
@@ -8,6 +10,17 @@ from django.urls import re_path  # noqa: F401
 create_urlpatterns: list = []
 
 # --- search, join, player status (matchmaking) ---
-matchmaking_urlpatterns: list = []
+GAME = r"(?P<application_name>[^/]+)/(?P<application_version>[^/]+)/(?P<game_server_name>[^/]+)"
+matchmaking_urlpatterns: list = [
+    # Before the search pattern, which would also match /rooms/<game>/<id>/join.
+    re_path(
+        r"^rooms?/(?P<application_name>[^/]+)/(?P<room_id>[^/]+)/join/?$", RoomJoinView.as_view(), name="room_join"
+    ),
+    re_path(rf"^rooms/{GAME}/?$", RoomSearchView.as_view(), name="rooms_search"),
+    re_path(rf"^join/multi/{GAME}/?$", MultiJoinView.as_view(), name="rooms_multi_join"),
+    re_path(rf"^join/{GAME}/?$", QuickJoinView.as_view(), name="rooms_quick_join"),
+    re_path(r"^player/(?P<account_id>[^/]+)/?$", PlayerView.as_view(), name="player_status"),
+    re_path(r"^players/?$", PlayersView.as_view(), name="players_status"),
+]
 
 urlpatterns = [*create_urlpatterns, *matchmaking_urlpatterns]
