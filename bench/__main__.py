@@ -89,6 +89,8 @@ def main() -> None:
     reset_database(os.environ["DATABASE_URL"])
     import django
 
+    # The harness seeds with the ORM between async load runs; the servers never get this flag.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     django.setup()
 
     options = scenarios.Options(seconds=args.seconds, quick=args.quick)

@@ -73,7 +73,7 @@ class Servers:
                     subprocess.Popen(
                         command,
                         cwd=ROOT,
-                        env={**os.environ, **env},
+                        env=server_env(env),
                         start_new_session=True,
                         stdout=subprocess.DEVNULL,
                         stderr=log,
@@ -98,6 +98,12 @@ class Servers:
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
+
+
+def server_env(extra: dict[str, str]) -> dict[str, str]:
+    env = {**os.environ, **extra}
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    return env
 
 
 def process_tree(pid: int) -> list[int]:

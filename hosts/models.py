@@ -1,13 +1,30 @@
 from __future__ import annotations
 
 from django.db import models
+from django.db.models import Count, ExpressionWrapper, F, FloatField, Q
 from django.utils import timezone
+
+# Rooms a host is busy with: running ones and spawns in flight.
+ACTIVE_ROOM_STATES = ("spawning", "running")
 
 
 class HostQuerySet(models.QuerySet["Host"]):
     def available(self, region) -> HostQuerySet:
         """Enabled hosts of the region whose agent is connected."""
         return self.filter(region=region, enabled=True, connected=True)
+
+    def with_active_rooms(self) -> HostQuerySet:
+        return self.annotate(active_rooms=Count("rooms", filter=Q(rooms__state__in=ACTIVE_ROOM_STATES)))
+
+    def by_load(self) -> HostQuerySet:
+        """Least loaded first: share of capacity in use (spawns in flight count), then reported CPU;
+        hosts already full are left out."""
+        return (
+            self.with_active_rooms()
+            .filter(active_rooms__lt=F("capacity"))  # type: ignore[misc]
+            .annotate(used=ExpressionWrapper(F("active_rooms") * 1.0 / F("capacity"), output_field=FloatField()))
+            .order_by("used", "cpu", "memory", "pk")
+        )
 
 
 class Host(models.Model):

@@ -12,39 +12,7 @@ from rest_framework import serializers
 from gamemaster.args import BoolArgField, JSONArgField, account_id
 from rooms.filters import FilterField
 
-# --- creating rooms (hosting) ---
-
-
-# --- search, join, player status (matchmaking) ---
-
-OFFSET_MAX = 10_000_000
-
-
-class RegionArgs(serializers.Serializer):
-    my_region_only = BoolArgField(required=False, default=False)
-    region = serializers.CharField(required=False, max_length=64)
-
-
-class SearchArgs(RegionArgs):
-    settings = FilterField(required=False, default=dict)
-    show_full = BoolArgField(required=False, default=True)
-    limit = serializers.IntegerField(required=False, min_value=1)
-    offset = serializers.IntegerField(required=False, min_value=0, max_value=OFFSET_MAX, default=0)
-
-    def validate_limit(self, value: int) -> int:
-        if value > settings.ROOMS_PAGE_MAX:
-            raise serializers.ValidationError(f"Ensure this value is less than or equal to {settings.ROOMS_PAGE_MAX}.")
-        return value
-
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        attrs.setdefault("limit", settings.ROOMS_PAGE_DEFAULT)
-        return attrs
-
-
-class QuickJoinArgs(RegionArgs):
-    settings = FilterField(required=False, default=dict)
-    auto_create = BoolArgField(required=False, default=True)
-    create_settings = JSONArgField(expected=dict, required=False, default=dict)
+# --- arguments several endpoints share ---
 
 
 def _ip(value: Any) -> str:
@@ -83,6 +51,89 @@ class AccountsField(JSONArgField):
         return accounts
 
 
+# --- creating rooms (hosting) ---
+
+
+class CreateArgs(serializers.Serializer):
+    settings = JSONArgField(expected=dict, required=False, default=dict, help_text="The new room's settings.")
+
+
+class CreateMultiArgs(CreateArgs):
+    accounts = AccountsField(
+        max_setting="MULTI_MAX_ACCOUNTS",
+        with_ip=True,
+        help_text='JSON list of account ids; an item may be {"account": "...", "ip": "..."} so bans match its address.',
+    )
+
+
+class SlotSchema(serializers.Serializer):
+    slot = serializers.CharField()
+    key = serializers.CharField()
+
+
+class LocationSchema(serializers.Serializer):
+    host = serializers.CharField()
+    ports = serializers.ListField(child=serializers.IntegerField())
+
+
+class RoomJoinedSchema(serializers.Serializer):
+    id = serializers.CharField()
+    settings = serializers.DictField()
+    players = serializers.IntegerField()
+    max_players = serializers.IntegerField()
+    game_name = serializers.CharField()
+    game_version = serializers.CharField()
+    location = LocationSchema()
+    slot = serializers.CharField()
+    key = serializers.CharField(help_text="One-time key to show the game server; only its hash is kept.")
+
+
+class BanInfoSchema(serializers.Serializer):
+    id = serializers.CharField()
+    until = serializers.CharField()
+    reason = serializers.CharField()
+
+
+class RoomMultiSchema(serializers.Serializer):
+    id = serializers.CharField()
+    settings = serializers.DictField()
+    slots = serializers.DictField(child=SlotSchema(), help_text="By account id.")
+    location = LocationSchema()
+    banned = serializers.DictField(child=BanInfoSchema(), required=False, help_text="Accounts left out, by account id.")
+
+
+# --- search, join, player status (matchmaking) ---
+
+OFFSET_MAX = 10_000_000
+
+
+class RegionArgs(serializers.Serializer):
+    my_region_only = BoolArgField(required=False, default=False)
+    region = serializers.CharField(required=False, max_length=64)
+
+
+class SearchArgs(RegionArgs):
+    settings = FilterField(required=False, default=dict)
+    show_full = BoolArgField(required=False, default=True)
+    limit = serializers.IntegerField(required=False, min_value=1)
+    offset = serializers.IntegerField(required=False, min_value=0, max_value=OFFSET_MAX, default=0)
+
+    def validate_limit(self, value: int) -> int:
+        if value > settings.ROOMS_PAGE_MAX:
+            raise serializers.ValidationError(f"Ensure this value is less than or equal to {settings.ROOMS_PAGE_MAX}.")
+        return value
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        attrs.setdefault("limit", settings.ROOMS_PAGE_DEFAULT)
+        return attrs
+
+
+class QuickJoinArgs(RegionArgs):
+    settings = FilterField(required=False, default=dict)
+    auto_create = BoolArgField(required=False, default=True)
+    create_settings = JSONArgField(expected=dict, required=False, default=dict)
+
+
 class MultiJoinArgs(QuickJoinArgs):
     accounts = AccountsField(max_setting="MULTI_MAX_ACCOUNTS", with_ip=True)
 
@@ -92,13 +143,6 @@ class PlayersArgs(serializers.Serializer):
 
 
 # OpenAPI shapes of the answers (rooms/render.py builds them).
-LocationSchema = inline_serializer(
-    name="Location",
-    fields={
-        "host": serializers.CharField(help_text="Address players connect to"),
-        "ports": serializers.ListField(child=serializers.IntegerField()),
-    },
-)
 _RECORD_FIELDS: dict[str, serializers.Field] = {
     "id": serializers.CharField(),
     "settings": serializers.DictField(),
@@ -114,31 +158,10 @@ def _record(many: bool = False) -> serializers.Serializer:
 
 
 def _room(many: bool = False) -> serializers.Serializer:
-    return inline_serializer(name="Room", fields={**_RECORD_FIELDS, "location": LocationSchema}, many=many)
+    return inline_serializer(name="Room", fields={**_RECORD_FIELDS, "location": LocationSchema()}, many=many)
 
 
 RoomListSchema = inline_serializer(name="RoomList", fields={"rooms": _room(many=True)})
-JoinedSchema = inline_serializer(
-    name="RoomJoined",
-    fields={
-        **_RECORD_FIELDS,
-        "location": LocationSchema,
-        "slot": serializers.CharField(),
-        "key": serializers.CharField(help_text="One-time key to show the game server"),
-    },
-)
-MultiJoinedSchema = inline_serializer(
-    name="RoomMultiJoined",
-    fields={
-        "id": serializers.CharField(),
-        "settings": serializers.DictField(),
-        "slots": serializers.DictField(help_text='{"<account>": {"slot": "...", "key": "..."}}'),
-        "location": LocationSchema,
-        "banned": serializers.DictField(
-            required=False, help_text='Accounts left out: {"<account>": {"id", "until", "reason"}}'
-        ),
-    },
-)
 PlayerRecordsSchema = inline_serializer(name="PlayerRecords", fields={"records": _record(many=True)})
 PlayersRecordsSchema = inline_serializer(
     name="PlayersRecords",

@@ -23,10 +23,11 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--rooms", type=int, required=True, help="How many rooms to create.")
-        parser.add_argument("--settings", default="{}", help="JSON object: every room's settings.")
+        # Django reserves --settings for the settings module, hence --room-settings.
+        parser.add_argument("--room-settings", default="{}", help="JSON object: every room's settings.")
         parser.add_argument("--max-players", type=int, default=8)
         parser.add_argument("--game", default="bench")
-        parser.add_argument("--version", dest="game_version", default="1.0")
+        parser.add_argument("--game-version", default="1.0")
         parser.add_argument("--server", default="default", help="Game server configuration name.")
         parser.add_argument("--region", default="bench")
         parser.add_argument("--vary", default="", help="Settings key set to the room's index (makes rooms distinct).")
@@ -34,11 +35,11 @@ class Command(BaseCommand):
     @transaction.atomic
     def handle(self, *args: Any, **options: Any) -> None:
         try:
-            settings = json.loads(options["settings"])
+            settings = json.loads(options["room_settings"])
         except ValueError as exc:
-            raise CommandError(f"--settings is not JSON: {exc}") from None
+            raise CommandError(f"--room-settings is not JSON: {exc}") from None
         if not isinstance(settings, dict):
-            raise CommandError("--settings must be a JSON object")
+            raise CommandError("--room-settings must be a JSON object")
         if options["rooms"] < 0:
             raise CommandError("--rooms must be 0 or more")
         region, _ = Region.objects.get_or_create(
