@@ -19,7 +19,7 @@ class CloseCallbackAdmin(admin.ModelAdmin):
     list_display = ["name", "url", "timeout"]
     search_fields = ["name", "url"]
 
-    def formfield_for_dbfield(self, db_field: Any, request: HttpRequest | None, **kwargs: Any) -> Any:
+    def formfield_for_dbfield(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         if db_field.name == "url":
             kwargs["assume_scheme"] = "https"  # a URL typed without a scheme is https (Django 6's default)
         return super().formfield_for_dbfield(db_field, request, **kwargs)
