@@ -100,8 +100,10 @@ def find_bans(entries: list[tuple[str, str | None]]) -> dict[str, Ban]:
     by_ip: dict[str, Ban] = {}
     for ban in bans:
         by_account.setdefault(ban.account, ban)
-        if ban.ip:
-            by_ip.setdefault(ban.ip, ban)
+        # The database may write an address its own way (PostgreSQL inet): compare one spelling.
+        ban_ip = _normal_ip(ban.ip)
+        if ban_ip:
+            by_ip.setdefault(ban_ip, ban)
     refused: dict[str, Ban] = {}
     for account, ip in entries:
         applying = by_account.get(account) or (by_ip.get(ip) if ip else None)
@@ -114,13 +116,23 @@ def find_bans(entries: list[tuple[str, str | None]]) -> dict[str, Ban]:
 
 
 def _normal_ip(ip: str | None) -> str | None:
-    # The caller of a multi endpoint supplies IPs: one that is not an address cannot match any ban.
+    """One spelling per client address, the one stored on the ban, so that every way of writing it matches.
+
+    A dual-stack socket reports an IPv4 client as ::ffff:a.b.c.d, and a link-local address carries the
+    zone of the listener's interface (fe80::1%eth0): both are the same client as the bare address. The
+    caller of a multi endpoint supplies IPs: one that is not an address cannot match any ban.
+    """
     if not ip:
         return None
     try:
-        return str(ipaddress.ip_address(ip.strip()))
+        address = ipaddress.ip_address(ip.strip())
     except ValueError:
         return None
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped:
+            return str(address.ipv4_mapped)
+        address = ipaddress.IPv6Address(int(address))  # without its %zone
+    return str(address)
 
 
 def _attach_ip(ban: Ban, ip: str) -> None:

@@ -11,9 +11,11 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
+from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
+from gamemaster.args import account_id
 from gamemaster.errors import ApiError
 
 SCOPES = ("game", "game_multi", "game_ban", "party", "party_create", "party_close", "game_host")
@@ -78,10 +80,11 @@ def decode_token(raw: str) -> TokenUser:
         raise InvalidToken("The token has expired.") from None
     except jwt.PyJWTError as exc:
         raise InvalidToken(f"The token is not valid: {exc}.") from None
-    account = claims.get("sub")
-    if isinstance(account, bool) or not isinstance(account, (str, int)) or str(account) == "":
-        raise InvalidToken("The token's subject (account) is missing or not a string.")
-    return TokenUser(account=str(account), scopes=_read_scopes(claims), claims=claims)
+    try:
+        account = account_id(claims.get("sub"))
+    except ValidationError as exc:
+        raise InvalidToken(f"The token's subject is not an account id: {exc.detail[0]}") from None
+    return TokenUser(account=account, scopes=_read_scopes(claims), claims=claims)
 
 
 def _read_scopes(claims: dict[str, Any]) -> frozenset[str]:

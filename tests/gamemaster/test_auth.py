@@ -95,6 +95,12 @@ def test_a_token_without_an_account_is_refused(api, region, settings):
     assert_invalid_token(get_regions(api, token), "The token")
 
 
+def test_a_subject_longer_than_an_account_id_is_refused(api, region, settings):
+    token = jwt.encode(claims(sub="a" * 65), settings.TOKEN_SECRET, algorithm="HS256")
+
+    assert_invalid_token(get_regions(api, token), "The token's subject is not an account id")
+
+
 def test_a_non_bearer_authorization_header_counts_as_no_token(api, region):
     response = api.get("/regions", HTTP_AUTHORIZATION="Basic YWxpY2U6cHc=")
 
