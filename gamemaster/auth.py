@@ -83,7 +83,8 @@ def decode_token(raw: str) -> TokenUser:
     try:
         account = account_id(claims.get("sub"))
     except ValidationError as exc:
-        raise InvalidToken(f"The token's subject is not an account id: {exc.detail[0]}") from None
+        reason = exc.detail[0] if isinstance(exc.detail, list) else exc.detail
+        raise InvalidToken(f"The token's subject is not an account id: {reason}") from None
     return TokenUser(account=account, scopes=_read_scopes(claims), claims=claims)
 
 

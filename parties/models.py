@@ -18,8 +18,6 @@ NAME_VALIDATOR = RegexValidator(r"^[A-Za-z0-9_.-]+$", "Letters, digits, '_', '.'
 # A start that has not ended this long after the game server's spawn_timeout was abandoned by a
 # process that died mid-start: the party counts as open again (never stuck half-started).
 START_MARGIN_SECONDS = 30
-# Live sessions refresh `seen_at` this often, so rows left behind by a dead process go stale.
-SESSION_HEARTBEAT_SECONDS = 60
 
 
 def new_party_id() -> str:
@@ -28,7 +26,7 @@ def new_party_id() -> str:
 
 
 def session_heartbeat_seconds() -> float:
-    return float(getattr(settings, "PARTY_SESSION_HEARTBEAT_SECONDS", SESSION_HEARTBEAT_SECONDS))
+    return float(settings.PARTY_SESSION_HEARTBEAT_SECONDS)
 
 
 class CloseCallback(models.Model):

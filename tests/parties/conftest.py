@@ -11,7 +11,6 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
-from channels.layers import channel_layers
 from channels.testing import WebsocketCommunicator
 
 from gamemaster.asgi import application
@@ -135,15 +134,6 @@ class SessionClosed(Exception):
         super().__init__(f"closed {code}: {reason}")
         self.code = code
         self.reason = reason
-
-
-@pytest.fixture(autouse=True)
-def fresh_channel_layer() -> Iterator[None]:
-    """A channel layer per test: channels-redis binds its locks to the event loop that first used
-    it, and every async test has its own loop."""
-    channel_layers.backends.clear()
-    yield
-    channel_layers.backends.clear()
 
 
 @pytest.fixture(autouse=True)
