@@ -185,6 +185,13 @@ class HasRequiredScopes(BasePermission):
         return True
 
 
+def caller_account(request: Request) -> str:
+    """The account the token speaks for (HasRequiredScopes lets only token users reach a view)."""
+    user = request.user
+    assert isinstance(user, TokenUser)
+    return user.account
+
+
 def view_scopes(view: Any, request: Request) -> list[str]:
     """A view may need different scopes per method: `required_scopes = {"GET": [...], ...}`."""
     required: Any = view.required_scopes

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from typing import cast
-
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from gamemaster.args import request_args
-from gamemaster.auth import TokenUser
+from gamemaster.args import parse_args, request_args
+from gamemaster.auth import caller_account
 from gamemaster.net import request_ip
 from gamemaster.schema import error_responses
 from parties.serializers import PartyAnswerSchema, PartyCloseArgs, PartyCreateArgs, PartyInfoSchema
@@ -40,7 +38,7 @@ class PartyCreateView(APIView):
             game_server_name=game_server_name,
         )
         party = party_create(
-            target=target, account=cast(TokenUser, request.user).account, ip=request_ip(request), options=args.options()
+            target=target, account=caller_account(request), ip=request_ip(request), options=args.options()
         )
         return Response({"party": party.as_api(0)})
 
@@ -68,7 +66,6 @@ class PartyView(APIView):
         },
     )
     def delete(self, request: Request, party_id: str) -> Response:
-        args = PartyCloseArgs(data=request_args(request))
-        args.is_valid(raise_exception=True)
-        answer = party_close(party_id=party_id, account=None, message=args.validated_data["message"])
+        args = parse_args(PartyCloseArgs, request)
+        answer = party_close(party_id=party_id, account=None, message=args["message"])
         return Response({} if answer is None else answer)
