@@ -8,16 +8,21 @@ long `start_game` does not hold back the party's messages (`game_starting`, `gam
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from bans.services import Banned, find_bans
 from gamemaster import jsonrpc
 from gamemaster.errors import ApiError
 from gamemaster.net import scope_ip
-from gamemaster.sockets import JsonRpcConsumer, SessionRefused, authenticate_scope, in_db, query_args
+from gamemaster.sockets import (
+    JsonRpcConsumer,
+    SessionRefused,
+    authenticate_scope,
+    in_db,
+    query_args,
+    refusals,
+)
 from parties import events, services
 from parties.models import session_heartbeat_seconds
 from parties.serializers import (
@@ -50,22 +55,6 @@ def bad_arguments(errors: dict[str, Any]) -> SessionRefused:
         for name, messages in errors.items()
     )
     return SessionRefused(400, f"Bad arguments: {described}")
-
-
-def rpc_error(error: ApiError) -> jsonrpc.RpcError:
-    """A refused method: the HTTP-like status as the JSON-RPC code, the snake_case code in data."""
-    return jsonrpc.RpcError(error.status_code, str(error.detail), {"code": error.code})
-
-
-def refusals(handler: Callable[[PartyConsumer, Any], Awaitable[Any]]) -> Callable[[PartyConsumer, Any], Awaitable[Any]]:
-    @functools.wraps(handler)
-    async def wrapped(session: PartyConsumer, params: Any) -> Any:
-        try:
-            return await handler(session, params)
-        except ApiError as error:
-            raise rpc_error(error) from None
-
-    return wrapped
 
 
 class PartyConsumer(JsonRpcConsumer):
