@@ -13,6 +13,7 @@ from rest_framework.test import APIClient
 from gamemaster.auth import encode_token
 from regions.models import Region
 from rooms.models import Application, ApplicationVersion, GameServerConfiguration
+from tests.hosts.processes import cluster  # noqa: F401  (real master, agents and game servers)
 
 ALL_PLAYER_SCOPES = ["game", "party", "party_create"]
 

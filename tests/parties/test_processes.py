@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
 from contextlib import ExitStack
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,23 +16,13 @@ from gamemaster.auth import encode_token
 from hosts.models import Host
 from parties.models import Party
 from rooms.models import Room, Slot
-from tests.hosts.processes import GAMESERVER, Cluster, Player, wait_for
+from tests.hosts.processes import GAMESERVER, Player, wait_for
 
 from .conftest import party_url
 
 pytestmark = [pytest.mark.processes, pytest.mark.django_db(transaction=True)]
 
 TIMEOUT = 30
-
-
-@pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[Cluster]:
-    """Masters and host agents (tests/hosts/processes.py), all stopped after the test."""
-    running = Cluster(tmp_path)
-    try:
-        yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture
