@@ -11,6 +11,7 @@ from rest_framework import serializers
 from gamemaster.args import BoolArgField, JSONArgField
 from parties.checks import CheckError, validate_check
 from parties.services import JoinRequest, PartyOptions
+from rooms.filters import FilterError, validate_filter
 
 PROFILE_MAX_BYTES = 4096
 PAYLOAD_MAX_BYTES = 65536
@@ -32,19 +33,12 @@ def validate_room_filters(value: dict | None) -> dict | None:
     if value is None:
         return None
     try:
-        # Imported here: the filter language lives with the room search (rooms/filters.py).
-        from rooms.filters import FilterError, validate_filter
-    except ImportError:  # pragma: no cover - until the room search lands
-        return value
-    try:
         return validate_filter(value)
     except FilterError as exc:
         raise serializers.ValidationError(str(exc.detail)) from None
 
 
 def validate_party_filter(value: dict) -> dict:
-    from rooms.filters import FilterError, validate_filter
-
     try:
         return validate_filter(value)
     except FilterError as exc:

@@ -11,7 +11,7 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from channels.db import database_sync_to_async
 from django.conf import settings
@@ -26,10 +26,10 @@ from parties.checks import check_failure
 from parties.models import CloseCallback, Party, PartyMember, PartySession
 from regions.models import Region
 from regions.services import region_for_ip
+from rooms.filters import settings_filter_q
 from rooms.lookup import GameTarget, require_enabled
-
-if TYPE_CHECKING:
-    from rooms.services import RoomGrant
+from rooms.matchmaking import RegionRule, room_find_and_join
+from rooms.services import Entrant, RoomGrant, room_create
 
 logger = logging.getLogger(__name__)
 
@@ -234,7 +234,6 @@ def session_find(
 
 def _find_candidates(*, target: GameTarget, party_filter: dict, mine: Region | None) -> list[str]:
     # Imported here: the filter language lives with the room search (rooms/filters.py).
-    from rooms.filters import settings_filter_q
 
     parties = (
         Party.objects.searchable(target=target)
@@ -436,7 +435,6 @@ def _start_begin(*, party_id: str, account: str | None, message: Any) -> StartPl
 
 
 async def _start_grant(plan: StartPlan) -> RoomGrant:
-    from rooms.services import Entrant, room_create
 
     entrants = [
         Entrant(
@@ -446,8 +444,6 @@ async def _start_grant(plan: StartPlan) -> RoomGrant:
         for member in plan.members
     ]
     if plan.room_filters is not None:
-        from rooms.matchmaking import RegionRule, room_find_and_join
-
         found = await database_sync_to_async(room_find_and_join)(
             target=plan.target, filters=plan.room_filters, regions=RegionRule(region=plan.region), entrants=entrants
         )
