@@ -9,7 +9,7 @@ from rest_framework.views import APIView
 
 from bans import services
 from bans.serializers import BanIdSchema, BanIssueSerializer, BanSchema, BanUpdateSerializer, EmptySchema
-from gamemaster.args import request_args
+from gamemaster.args import parse_args
 from gamemaster.schema import error_responses
 
 
@@ -37,9 +37,7 @@ class BanIssueView(APIView):
         },
     )
     def post(self, request: Request) -> Response:
-        args = BanIssueSerializer(data=request_args(request))
-        args.is_valid(raise_exception=True)
-        data = args.validated_data
+        data = parse_args(BanIssueSerializer, request)
         ban = services.ban_issue(account=data["account"], reason=data["reason"], expires_at=data["expires"])
         return Response({"id": str(ban.pk)})
 
@@ -81,9 +79,7 @@ class BanView(APIView):
     )
     def post(self, request: Request, ban_id: str) -> Response:
         ban = services.ban_get(ban_id=ban_id)  # an unknown id is a 404 whatever the arguments
-        args = BanUpdateSerializer(data=request_args(request))
-        args.is_valid(raise_exception=True)
-        data = args.validated_data
+        data = parse_args(BanUpdateSerializer, request)
         services.ban_update(ban=ban, reason=data.get("reason"), expires_at=data.get("expires"))
         return Response({})
 

@@ -36,6 +36,13 @@ def request_args(request: Request) -> dict[str, Any]:
     return {**_flatten(request.query_params), **data}
 
 
+def parse_args(serializer_class: type[serializers.Serializer], request: Request) -> dict[str, Any]:
+    """Validate a request's arguments with a serializer: its data, or a 400 with the field errors."""
+    serializer = serializer_class(data=request_args(request))
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
 def _flatten(query: QueryDict) -> dict[str, Any]:
     return {key: query.get(key) for key in query}
 

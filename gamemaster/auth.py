@@ -83,7 +83,8 @@ def decode_token(raw: str) -> TokenUser:
     try:
         account = account_id(claims.get("sub"))
     except ValidationError as exc:
-        raise InvalidToken(f"The token's subject is not an account id: {exc.detail[0]}") from None
+        reason = exc.detail[0] if isinstance(exc.detail, list) else exc.detail
+        raise InvalidToken(f"The token's subject is not an account id: {reason}") from None
     return TokenUser(account=account, scopes=_read_scopes(claims), claims=claims)
 
 
@@ -182,6 +183,13 @@ class HasRequiredScopes(BasePermission):
             names = ", ".join(f"'{scope}'" for scope in missing)
             raise MissingScope(f"This request needs the scope {names}.")
         return True
+
+
+def caller_account(request: Request) -> str:
+    """The account the token speaks for (HasRequiredScopes lets only token users reach a view)."""
+    user = request.user
+    assert isinstance(user, TokenUser)
+    return user.account
 
 
 def view_scopes(view: Any, request: Request) -> list[str]:

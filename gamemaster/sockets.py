@@ -3,7 +3,9 @@ framing over `gamemaster.jsonrpc` (one JSON-RPC message or batch per text frame)
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -13,6 +15,7 @@ from django.urls import re_path
 
 from gamemaster import jsonrpc
 from gamemaster.auth import InvalidToken, TokenUser, decode_token, token_from_header
+from gamemaster.errors import ApiError
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +59,27 @@ def authenticate_scope(scope: dict[str, Any], required_scopes: list[str] | tuple
     if missing:
         raise SessionRefused(403, "This session needs the scope " + ", ".join(f"'{s}'" for s in missing) + ".")
     return user
+
+
+def rpc_refusal(error: ApiError) -> jsonrpc.RpcError:
+    """A refused method: the HTTP-like status as the JSON-RPC code, the snake_case code in data."""
+    return jsonrpc.RpcError(error.status_code, str(error.detail), {"code": error.code})
+
+
+Handler = Callable[[Any, Any], Awaitable[Any]]
+
+
+def refusals(handler: Handler) -> Handler:
+    """Let a JSON-RPC method raise the services' ApiError refusals; the peer gets `rpc_refusal`."""
+
+    @functools.wraps(handler)
+    async def wrapped(session: Any, params: Any) -> Any:
+        try:
+            return await handler(session, params)
+        except ApiError as error:
+            raise rpc_refusal(error) from None
+
+    return wrapped
 
 
 class JsonRpcConsumer(AsyncWebsocketConsumer):

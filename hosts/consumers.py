@@ -14,8 +14,7 @@ from django.conf import settings
 from rest_framework import serializers
 
 from gamemaster import jsonrpc
-from gamemaster.errors import ApiError
-from gamemaster.sockets import JsonRpcConsumer, SessionRefused, authenticate_scope, in_db
+from gamemaster.sockets import JsonRpcConsumer, SessionRefused, authenticate_scope, in_db, refusals
 from hosts import services
 from rooms.models import Room
 from rooms.services import (
@@ -106,18 +105,6 @@ class HostConsumer(JsonRpcConsumer):
         await rooms_notify_removed(removals, reason=reason)
         # A creator whose room was already removed still hears why.
         await self.channel_layer.group_send(room_ready_group(room_id), {"type": "room.failed", "detail": reason})
-
-
-def refusals(handler: Any) -> Any:
-    """Service refusals (ApiError) become JSON-RPC errors with the HTTP-like status as code."""
-
-    async def wrapped(consumer: HostConsumer, params: Any) -> Any:
-        try:
-            return await handler(consumer, params)
-        except ApiError as exc:
-            raise jsonrpc.RpcError(exc.status_code, str(exc.detail)) from None
-
-    return wrapped
 
 
 def announced(handler: Any) -> Any:

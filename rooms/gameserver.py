@@ -14,8 +14,7 @@ from django.conf import settings
 from rest_framework import serializers
 
 from gamemaster import jsonrpc
-from gamemaster.errors import ApiError
-from gamemaster.sockets import JsonRpcConsumer, SessionRefused, in_db, scope_token
+from gamemaster.sockets import JsonRpcConsumer, SessionRefused, in_db, refusals, scope_token
 from rooms import services
 
 logger = logging.getLogger(__name__)
@@ -88,18 +87,6 @@ class GameServerConsumer(JsonRpcConsumer):
         self.removed = True
         await self.notify("terminate")
         await self.close(code=4410, reason="The room was removed.")
-
-
-def refusals(handler: Any) -> Any:
-    """Service refusals (ApiError) become JSON-RPC errors with the HTTP-like status as code."""
-
-    async def wrapped(consumer: GameServerConsumer, params: Any) -> Any:
-        try:
-            return await handler(consumer, params)
-        except ApiError as exc:
-            raise jsonrpc.RpcError(exc.status_code, str(exc.detail)) from None
-
-    return wrapped
 
 
 class InitedParams(serializers.Serializer):

@@ -36,6 +36,7 @@ from django.utils import timezone
 
 from gamemaster.errors import ApiError, BadArguments, NotFound, Unavailable
 from regions.models import Region
+from rooms import services
 from rooms.filters import settings_filter_q
 from rooms.lookup import GameTarget, game_target
 from rooms.models import (
@@ -403,10 +404,7 @@ async def room_quick_join(
             if grant is not None:
                 return grant
             continue  # that room failed to start: look again
-        # Imported here: hosting owns room creation (rooms.services, "creating rooms").
-        from rooms.services import room_create  # type: ignore[attr-defined]  # until hosting lands
-
-        return await room_create(
+        return await services.room_create(
             target=target, region=region, settings=create_settings, entrants=entrants, created_by=created_by
         )
     raise Unavailable("The rooms this join waited for failed to start.", code="spawn_failed")

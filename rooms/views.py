@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
 from adrf.views import APIView as AsyncAPIView
 from asgiref.sync import sync_to_async
@@ -15,9 +15,9 @@ from rest_framework.response import Response
 from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 
-from bans.services import Banned, ban_enforce, banned_summary, find_bans, format_ban_date
-from gamemaster.args import account_id, request_args
-from gamemaster.auth import TokenUser
+from bans.services import Banned, ban_enforce, banned_summary, find_bans
+from gamemaster.args import account_id, parse_args
+from gamemaster.auth import caller_account
 from gamemaster.errors import BadArguments, Unavailable
 from gamemaster.net import request_ip
 from gamemaster.schema import error_responses
@@ -54,7 +54,7 @@ class CreateThrottle(SimpleRateThrottle):
         return settings.CREATE_RATE
 
     def get_cache_key(self, request: Request, view: object) -> str:
-        return self.cache_format % {"scope": self.scope, "ident": caller(request).account}
+        return self.cache_format % {"scope": self.scope, "ident": caller_account(request)}
 
 
 class CreateMultiThrottle(CreateThrottle):
@@ -64,10 +64,6 @@ class CreateMultiThrottle(CreateThrottle):
 
     def get_rate(self) -> str:
         return settings.CREATE_MULTI_RATE
-
-
-def caller(request: Request) -> TokenUser:
-    return cast(TokenUser, request.user)
 
 
 def _target_and_region(*, ip: str | None, **names: str) -> tuple[GameTarget, Region]:
@@ -98,9 +94,8 @@ class RoomCreateView(AsyncAPIView):
     async def post(
         self, request: Request, application_name: str, application_version: str, game_server_name: str
     ) -> Response:
-        args = CreateArgs(data=request_args(request))
-        args.is_valid(raise_exception=True)
-        account, ip = caller(request).account, request_ip(request)
+        args = parse_args(CreateArgs, request)
+        account, ip = caller_account(request), request_ip(request)
         target, region = await database_sync_to_async(_target_and_region)(
             ip=ip,
             application_name=application_name,
@@ -111,7 +106,7 @@ class RoomCreateView(AsyncAPIView):
         grant = await room_create(
             target=target,
             region=region,
-            settings=args.validated_data["settings"],
+            settings=args["settings"],
             entrants=[Entrant(account=account, ip=ip)],
             created_by=account,
         )
@@ -136,9 +131,8 @@ class RoomCreateMultiView(AsyncAPIView):
     async def post(
         self, request: Request, application_name: str, application_version: str, game_server_name: str
     ) -> Response:
-        args = CreateMultiArgs(data=request_args(request))
-        args.is_valid(raise_exception=True)
-        entries: list[tuple[str, str | None]] = args.validated_data["accounts"]
+        args = parse_args(CreateMultiArgs, request)
+        entries: list[tuple[str, str | None]] = args["accounts"]
         target, region = await database_sync_to_async(_target_and_region)(
             ip=request_ip(request),
             application_name=application_name,
@@ -151,30 +145,15 @@ class RoomCreateMultiView(AsyncAPIView):
         grant = await room_create(
             target=target,
             region=region,
-            settings=args.validated_data["settings"],
+            settings=args["settings"],
             entrants=[Entrant(account=account, ip=ip) for account, ip in entries if account not in bans],
-            created_by=caller(request).account,
+            created_by=caller_account(request),
         )
-        banned = {
-            account: {"id": str(ban.pk), "until": format_ban_date(ban), "reason": ban.reason}
-            for account, ban in bans.items()
-        }
         slots = {account: (slot.slot_id, slot.key) for account, slot in grant.slots.items()}
-        return Response(room_multi(grant.room, slots, banned))
+        return Response(room_multi(grant.room, slots, banned_summary(bans)))
 
 
 # --- search, join, player status (matchmaking) ---
-
-
-def _caller(request: Request) -> str:
-    """The account the token speaks for (HasRequiredScopes let only TokenUsers through)."""
-    return cast(TokenUser, request.user).account
-
-
-def _args(serializer_class: type, request: Request) -> dict[str, Any]:
-    serializer = serializer_class(data=request_args(request))
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
 
 
 def _regions(request: Request, args: dict[str, Any]) -> RegionRule:
@@ -210,7 +189,7 @@ class RoomSearchView(APIView):
         responses={200: RoomListSchema, **error_responses(400, 401, 403, 404, s400=REGION_ERRORS, s404=GAME_404)},
     )
     def get(self, request: Request, application_name: str, application_version: str, game_server_name: str) -> Response:
-        args = _args(SearchArgs, request)
+        args = parse_args(SearchArgs, request)
         target = matchmaking.target_lookup(
             application_name=application_name,
             application_version=application_version,
@@ -244,7 +223,7 @@ class RoomJoinView(APIView):
         },
     )
     def post(self, request: Request, application_name: str, room_id: str) -> Response:
-        account = _caller(request)
+        account = caller_account(request)
         ban_enforce(account=account, ip=request_ip(request))
         grant = matchmaking.room_join(
             application_name=application_name, room_id=room_id, entrant=Entrant(account=account)
@@ -275,8 +254,8 @@ class QuickJoinView(AsyncAPIView):
         },
     )
     async def post(self, request: Request, **url: str) -> Response:
-        args = _args(QuickJoinArgs, request)
-        account, ip = _caller(request), request_ip(request)
+        args = parse_args(QuickJoinArgs, request)
+        account, ip = caller_account(request), request_ip(request)
 
         entrants = [Entrant(account=account, ip=ip)]
 
@@ -330,7 +309,7 @@ class MultiJoinView(AsyncAPIView):
         },
     )
     async def post(self, request: Request, **url: str) -> Response:
-        args = _args(MultiJoinArgs, request)
+        args = parse_args(MultiJoinArgs, request)
         accounts: list[tuple[str, str | None]] = args["accounts"]
 
         def prepare_and_find() -> tuple[GameTarget, RegionRule, dict[str, Any], list[Entrant], RoomGrant | None]:
@@ -355,7 +334,7 @@ class MultiJoinView(AsyncAPIView):
                 entrants=entrants,
                 auto_create=args["auto_create"],
                 create_settings=args["create_settings"],
-                created_by=_caller(request),
+                created_by=caller_account(request),
                 found_none=True,
             )
         slots = {account: (slot.slot_id, slot.key) for account, slot in grant.slots.items()}
@@ -398,7 +377,7 @@ class PlayersView(APIView):
         responses={200: PlayersRecordsSchema, **error_responses(400, 401, 403)},
     )
     def get(self, request: Request) -> Response:
-        args = _args(PlayersArgs, request)
+        args = parse_args(PlayersArgs, request)
         records = matchmaking.player_records(args["accounts"])
         return Response(
             {

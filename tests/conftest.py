@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from channels.layers import channel_layers
 from django.db import connection
 from rest_framework.test import APIClient
 
 from gamemaster.auth import encode_token
 from regions.models import Region
 from rooms.models import Application, ApplicationVersion, GameServerConfiguration
+from tests.hosts.processes import cluster  # noqa: F401  (real master, agents and game servers)
 
 ALL_PLAYER_SCOPES = ["game", "party", "party_create"]
 
@@ -29,6 +31,15 @@ def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
             item.add_marker(pytest.mark.skip(reason="needs PostgreSQL (set DATABASE_URL)"))
         if "redis" in item.keywords and not settings.REDIS_URL:
             item.add_marker(pytest.mark.skip(reason="needs Redis (set REDIS_URL)"))
+
+
+@pytest.fixture(autouse=True)
+def fresh_channel_layer() -> Iterator[None]:
+    """A channel layer per test: channels-redis binds its locks to the event loop that first used
+    it, and every async test has its own loop."""
+    channel_layers.backends.clear()
+    yield
+    channel_layers.backends.clear()
 
 
 @pytest.fixture

@@ -1,4 +1,3 @@
 from __future__ import annotations
 
 from tests.hosts.fakes import fresh_layer  # noqa: F401
-from tests.hosts.processes import cluster  # noqa: F401

@@ -100,13 +100,20 @@ class Master:
 
     def post(self, path: str, *, account: str = "alice", scopes: list[str] | None = None, **args: Any) -> Any:
         """POST a JSON body; returns (status, body, headers)."""
+        return self.request("POST", path, account=account, scopes=scopes, body=json.dumps(args).encode())
+
+    def get(self, path: str, *, account: str = "alice", scopes: list[str] | None = None) -> Any:
+        """GET; returns (status, body, headers)."""
+        return self.request("GET", path, account=account, scopes=scopes)
+
+    def request(
+        self, method: str, path: str, *, account: str, scopes: list[str] | None, body: bytes | None = None
+    ) -> Any:
         token = encode_token(account=account, scopes=scopes or ["game"])
-        request = Request(
-            self.url + path,
-            data=json.dumps(args).encode(),
-            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
-            method="POST",
-        )
+        headers = {"Authorization": f"Bearer {token}"}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        request = Request(self.url + path, data=body, headers=headers, method=method)
         try:
             with urlopen(request, timeout=60) as response:
                 return response.status, json.loads(response.read()), response.headers

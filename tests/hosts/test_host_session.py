@@ -56,7 +56,7 @@ async def test_announce_for_an_unknown_region_is_refused(region):
 
     reply = await agent.announce()
 
-    assert reply["error"] == {"code": 404, "message": "No region named 'mars'."}
+    assert reply["error"] == {"code": 404, "message": "No region named 'mars'.", "data": {"code": "unknown_region"}}
     assert not await Host.objects.aexists()
     await agent.close()
 

@@ -73,7 +73,7 @@ async def test_joined_turns_the_reservation_into_a_player_once(make_room):
     second = await server.call("joined", {"key": key})
 
     assert first["result"] == {"account": "alice", "info": {"party_id": "7", "party_role": 1}}
-    assert second["error"] == {"code": 409, "message": "This key was used already."}
+    assert second["error"] == {"code": 409, "message": "This key was used already.", "data": {"code": "key_used"}}
     await slot.arefresh_from_db()
     assert slot.state == Slot.JOINED and slot.joined_at is not None
     await server.close()
@@ -86,9 +86,21 @@ async def test_joined_refuses_unknown_expired_and_other_rooms_keys(make_room):
     _, elsewhere = await in_thread(reserve, other, "carol")
     server = await session(room, secret)
 
-    assert (await server.call("joined", {"key": "made-up"}))["error"] == {"code": 404, "message": "Unknown key."}
-    assert (await server.call("joined", {"key": expired}))["error"] == {"code": 404, "message": "This key has expired."}
-    assert (await server.call("joined", {"key": elsewhere}))["error"] == {"code": 404, "message": "Unknown key."}
+    assert (await server.call("joined", {"key": "made-up"}))["error"] == {
+        "code": 404,
+        "message": "Unknown key.",
+        "data": {"code": "unknown_key"},
+    }
+    assert (await server.call("joined", {"key": expired}))["error"] == {
+        "code": 404,
+        "message": "This key has expired.",
+        "data": {"code": "key_expired"},
+    }
+    assert (await server.call("joined", {"key": elsewhere}))["error"] == {
+        "code": 404,
+        "message": "Unknown key.",
+        "data": {"code": "unknown_key"},
+    }
     bad = await server.call("joined", {})
     assert bad["error"] == {"code": -32602, "message": "Invalid params", "data": {"key": ["This field is required."]}}
     await server.close()
@@ -102,7 +114,11 @@ async def test_left_frees_the_slot(make_room):
 
     assert (await server.call("left", {"key": key}))["result"] == {}
     assert not await Slot.objects.aexists()
-    assert (await server.call("left", {"key": key}))["error"] == {"code": 404, "message": "Unknown key."}
+    assert (await server.call("left", {"key": key}))["error"] == {
+        "code": 404,
+        "message": "Unknown key.",
+        "data": {"code": "unknown_key"},
+    }
     await server.close()
 
 
@@ -113,7 +129,7 @@ async def test_calls_before_inited_are_refused(make_room):
 
     for method, params in [("joined", {"key": key}), ("update_settings", {"settings": {}}), ("check_version", None)]:
         reply = await server.call(method, params)
-        assert reply["error"] == {"code": 409, "message": "Call inited first."}, method
+        assert reply["error"] == {"code": 409, "message": "Call inited first.", "data": {"code": "not_inited"}}, method
     await server.close()
 
 
@@ -137,7 +153,11 @@ async def test_check_version_is_410_once_the_version_is_disabled(make_room, vers
     version.enabled = False
     await version.asave()
 
-    assert (await server.call("check_version"))["error"] == {"code": 410, "message": "Version '1.0' is disabled."}
+    assert (await server.call("check_version"))["error"] == {
+        "code": 410,
+        "message": "Version '1.0' is disabled.",
+        "data": {"code": "version_disabled"},
+    }
     await server.close()
 
 

@@ -1,0 +1,281 @@
+"""Party sessions (spec/parties.md, "Sessions") over the shared JSON-RPC codec.
+
+The consumer accepts, refuses, joins the party's groups and moves frames; every rule is in
+`parties.services`. Client frames are handled one at a time, in order, by a worker task, so a
+long `start_game` does not hold back the party's messages (`game_starting`, `game_started`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from bans.services import Banned, find_bans
+from gamemaster import jsonrpc
+from gamemaster.errors import ApiError
+from gamemaster.net import scope_ip
+from gamemaster.sockets import (
+    JsonRpcConsumer,
+    SessionRefused,
+    authenticate_scope,
+    in_db,
+    query_args,
+    refusals,
+)
+from parties import events, services
+from parties.models import session_heartbeat_seconds
+from parties.serializers import (
+    CreateSessionArgs,
+    FindSessionArgs,
+    JoinArgs,
+    JoinPartyParams,
+    MessageParams,
+    SendMessageParams,
+)
+from rooms.lookup import game_target
+
+logger = logging.getLogger(__name__)
+
+CLOSED = 4410
+STARTED = 4411
+
+dispatcher = jsonrpc.Dispatcher()
+
+
+def refusal_from(error: ApiError) -> SessionRefused:
+    if error.fields:
+        return bad_arguments(error.fields)
+    return SessionRefused(error.status_code, str(error.detail))
+
+
+def bad_arguments(errors: dict[str, Any]) -> SessionRefused:
+    described = "; ".join(
+        f"{name}: {' '.join(str(message) for message in messages) if isinstance(messages, list) else messages}"
+        for name, messages in errors.items()
+    )
+    return SessionRefused(400, f"Bad arguments: {described}")
+
+
+class PartyConsumer(JsonRpcConsumer):
+    """One party session: `endpoint` is "create", "connect" or "find" (the three URLs)."""
+
+    dispatcher = dispatcher
+    endpoint = "connect"
+
+    party_id: str | None = None
+    account: str = ""
+    ended = False
+    busy = False
+    closing: tuple[int, str] | None = None
+    worker: asyncio.Task[Any] | None = None
+    heartbeat: asyncio.Task[Any] | None = None
+
+    def __init__(self, *args: Any, endpoint: str = "connect", **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.endpoint = endpoint
+
+    async def connect(self) -> None:
+        self.frames: asyncio.Queue[str | bytes] = asyncio.Queue()
+        try:
+            opened = await self.open()
+        except SessionRefused as refusal:
+            await self.refuse(refusal)
+            return
+        except ApiError as error:
+            await self.refuse(refusal_from(error))
+            return
+        self.party_id = opened.party_id
+        await self.channel_layer.group_add(events.party_group(opened.party_id), self.channel_name)
+        await self.channel_layer.group_add(events.account_group(opened.party_id, self.account), self.channel_name)
+        await self.accept()
+        try:
+            info = await in_db(lambda: services.party_info(services.party_get(party_id=opened.party_id)))()
+        except ApiError:
+            await self.end(CLOSED, "The party is closed.")
+            return
+        # The `party` call is the first message of every session: frames wait for the worker.
+        await self.send_request("party", {"party_info": info})
+        self.worker = asyncio.create_task(self.work())
+        self.heartbeat = asyncio.create_task(self.beat())
+        if opened.start:
+            self.start_later()
+
+    async def open(self) -> services.Opened:
+        """Authenticate, read the arguments, refuse banned accounts, then open the session."""
+        scopes = ["party_create"] if self.endpoint == "create" else ["party"]
+        user = authenticate_scope(self.scope, scopes)
+        self.account = user.account
+        args = query_args(self.scope)
+        ip = scope_ip(self.scope)
+        kwargs = self.scope["url_route"]["kwargs"]
+        serializer: Any
+        if self.endpoint == "create":
+            serializer = CreateSessionArgs(data=args)
+        elif self.endpoint == "find":
+            serializer = FindSessionArgs(data=args)
+        else:
+            serializer = JoinArgs(data=args)
+        if not await in_db(serializer.is_valid)():
+            raise bad_arguments(serializer.errors)
+        if self.endpoint == "find" and serializer.validated_data["auto_create"]:
+            authenticate_scope(self.scope, ["party", "party_create"])
+        ban = (await in_db(find_bans)([(user.account, ip)])).get(user.account)
+        if ban is not None:
+            raise refusal_from(Banned(ban))
+        if self.endpoint == "connect":
+            return await in_db(services.session_open)(
+                party_id=kwargs["party_id"],
+                account=user.account,
+                channel_name=self.channel_name,
+                join=serializer.join(),
+            )
+        target = await in_db(game_target)(**kwargs)
+        if self.endpoint == "create":
+            return await in_db(services.session_create)(
+                target=target,
+                account=user.account,
+                ip=ip,
+                options=serializer.options(),
+                channel_name=self.channel_name,
+                join=serializer.join(),
+            )
+        return await in_db(services.session_find)(
+            target=target,
+            party_filter=serializer.validated_data["party_filter"],
+            account=user.account,
+            ip=ip,
+            channel_name=self.channel_name,
+            join=serializer.join(),
+            create=serializer.create_options(),
+        )
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        frame = text_data if text_data is not None else bytes_data
+        if frame is not None and self.worker is not None:
+            self.frames.put_nowait(frame)
+
+    async def work(self) -> None:
+        while True:
+            frame = await self.frames.get()
+            if self.ended:
+                return  # closed: frames still queued get no answer
+            self.busy = True
+            try:
+                reply = await self.dispatcher.handle_frame(self, frame, on_response=self.answered)
+                if reply is not None:
+                    await self.send(text_data=reply)
+            finally:
+                self.busy = False
+            if self.closing is not None:
+                # A close that arrived while this frame was handled waited for its answer.
+                await self.close(code=self.closing[0], reason=self.closing[1])
+                return
+
+    def answered(self, response: jsonrpc.Response) -> None:
+        # Server messages are never waited for; an answer to one is simply dropped.
+        self.pending.resolve(response)
+
+    async def beat(self) -> None:
+        interval = session_heartbeat_seconds()
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await in_db(services.session_seen)(channel_name=self.channel_name)
+            except Exception:
+                logger.exception("Refreshing party session %s failed", self.channel_name)
+
+    def start_later(self) -> None:
+        """The join filled an auto-start party: start it, whatever becomes of this session."""
+        services.in_background(auto_start(self.party_id or ""))
+
+    async def end(self, code: int, reason: str) -> None:
+        """The session is over (party closed, game started): close once any answer is sent."""
+        self.ended = True
+        if self.busy:
+            self.closing = (code, reason)
+        else:
+            await self.close(code=code, reason=reason)
+
+    # --- events from the channel layer (parties.events) ---
+
+    async def party_message(self, event: dict[str, Any]) -> None:
+        await self.send_request("message", {"message_type": event["message_type"], "payload": event["payload"]})
+
+    async def party_closed(self, event: dict[str, Any]) -> None:
+        if self.ended or self.account in event["started"]:
+            return  # a started member's sessions get their own game_started instead
+        await self.send_request("message", {"message_type": "party_closed", "payload": event["message"]})
+        await self.end(CLOSED, "The party is closed.")
+
+    async def party_started(self, event: dict[str, Any]) -> None:
+        if self.ended:
+            return
+        await self.send_request("message", {"message_type": "game_started", "payload": event["payload"]})
+        await self.end(STARTED, "The game started.")
+
+    async def disconnect(self, code: int) -> None:
+        for task in (self.worker, self.heartbeat):
+            if task is not None:
+                task.cancel()
+        if self.party_id is None:
+            return
+        await self.channel_layer.group_discard(events.party_group(self.party_id), self.channel_name)
+        await self.channel_layer.group_discard(events.account_group(self.party_id, self.account), self.channel_name)
+        lost = await in_db(services.session_close)(channel_name=self.channel_name)
+        if lost is not None:
+            services.member_check_later(party_id=lost[0], account=lost[1])
+
+
+async def auto_start(party_id: str) -> None:
+    try:
+        await services.party_start(party_id=party_id, account=None)
+    except ApiError as error:
+        # Everyone was told game_start_failed (or someone else's start is running).
+        logger.info("Auto start of party %s did not happen: %s", party_id, error.detail)
+
+
+# --- methods (spec/parties.md, "Client → server") ----------------------------------------------
+
+
+@dispatcher.method("send_message", params=SendMessageParams)
+@refusals
+async def send_message(session: PartyConsumer, params: dict[str, Any]) -> str:
+    await in_db(services.party_send)(party_id=session.party_id, payload=params["payload"])
+    return "OK"
+
+
+@dispatcher.method("join_party", params=JoinPartyParams)
+@refusals
+async def join_party(session: PartyConsumer, params: dict[str, Any]) -> str:
+    join = services.JoinRequest(profile=params["member_profile"], check_members=params["check_members"])
+    if await in_db(services.party_join)(party_id=session.party_id, account=session.account, join=join):
+        session.start_later()
+    return "OK"
+
+
+@dispatcher.method("leave_party", params=MessageParams)
+@refusals
+async def leave_party(session: PartyConsumer, params: dict[str, Any]) -> str:
+    await in_db(services.party_leave)(party_id=session.party_id, account=session.account)
+    return "OK"
+
+
+@dispatcher.method("start_game", params=MessageParams)
+@refusals
+async def start_game(session: PartyConsumer, params: dict[str, Any]) -> str:
+    start = services.in_background(
+        services.party_start(party_id=session.party_id or "", account=session.account, message=params["message"])
+    )
+    # Shielded: the members waiting for the game must get it even if this session drops.
+    await asyncio.shield(start)
+    return "OK"
+
+
+@dispatcher.method("close_party", params=MessageParams)
+@refusals
+async def close_party(session: PartyConsumer, params: dict[str, Any]) -> Any:
+    answer = await in_db(services.party_close)(
+        party_id=session.party_id, account=session.account, message=params["message"]
+    )
+    return "OK" if answer is None else answer
