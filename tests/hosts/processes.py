@@ -1,4 +1,4 @@
-"""Real processes for the tests: master (daphne), host agents (run_host) and the example game server.
+"""Real processes for the tests: master (uvicorn, as in production), host agents (run_host) and the example game server.
 
 Every process started here runs in its own process group and carries a marker in its environment
 (inherited by the game servers the agents start), so that teardown kills all of them, whatever a
@@ -149,11 +149,11 @@ class Cluster:
 
     def master(self, **env: str) -> Master:
         port = free_port()
-        process = self.start(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "gamemaster.asgi:application"],
-            f"master-{port}",
-            **env,
-        )
+        command = [
+            sys.executable, "-m", "uvicorn", "gamemaster.asgi:application",
+            "--host", "127.0.0.1", "--port", str(port), "--lifespan", "off",
+        ]  # fmt: skip
+        process = self.start(command, f"master-{port}", **env)
 
         def listening() -> bool:
             assert process.poll() is None, self.logs()

@@ -1,4 +1,4 @@
-"""Parties end to end with real processes: masters (daphne), a host agent, the example game
+"""Parties end to end with real processes: masters (uvicorn), a host agent, the example game
 server, and members on real WebSockets (the `websockets` client), possibly on different masters."""
 
 from __future__ import annotations
@@ -99,8 +99,7 @@ def play_together(alice_port: int, bob_port: int) -> None:
             assert member.message() == ("game_starting", {"auto_start": True})
             message_type, started[member.account] = member.message()
             assert message_type == "game_started"
-            # daphne 4.2 sends the close code but drops the reason (the in-process tests check it).
-            assert member.closed()[0] == 4411
+            assert member.closed() == (4411, "The game started.")
 
         room = Room.objects.get()
         for account, game in started.items():

@@ -1,4 +1,4 @@
-"""The quick start: the master (daphne) and one host agent for region `local`, on this machine."""
+"""The quick start: the master (uvicorn) and one host agent for region `local`, on this machine."""
 
 from __future__ import annotations
 
@@ -37,7 +37,11 @@ class Command(BaseCommand):
         bind, port = options["bind"], options["port"]
         local = "127.0.0.1" if bind in ("0.0.0.0", "::", "") else bind
         address = options["address"] or local
-        master = [sys.executable, "-m", "daphne", "-b", bind, "-p", str(port), "gamemaster.asgi:application"]
+        # uvicorn, as in production (docs/deploy.md): it also passes WebSocket close reasons on.
+        master = [
+            sys.executable, "-m", "uvicorn", "gamemaster.asgi:application",
+            "--host", bind, "--port", str(port), "--lifespan", "off",
+        ]  # fmt: skip
         agent = [
             sys.executable, str(settings.BASE_DIR / "manage.py"), "run_host",
             "--master", f"http://{local}:{port}",
