@@ -343,3 +343,8 @@ ALL: dict[str, Scenario] = {
     "join_by_id": join_by_id,
     "search": search,
 }
+
+from bench.party_bench import party_fanout, party_sessions  # noqa: E402  (it imports Setup from here)
+
+ALL["party_fanout"] = party_fanout
+ALL["party_sessions"] = party_sessions

@@ -11,6 +11,7 @@ from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.consumer import get_handler_name
 from django.urls import re_path
 
 from gamemaster import jsonrpc
@@ -87,6 +88,16 @@ class JsonRpcConsumer(AsyncWebsocketConsumer):
     handlers (which get the consumer as their context) and in the app's services."""
 
     dispatcher: jsonrpc.Dispatcher
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        # Channels' own dispatch first hops to the database thread (close_old_connections) for
+        # every message, frames and group events alike: one thread-sensitive hop per delivery,
+        # all through that one thread. Every database call here goes through `in_db`, which
+        # closes old connections around itself, so the hop is skipped (bench/RESULTS.md, 4).
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     async def websocket_connect(self, message: dict[str, Any]) -> None:
         self.pending = jsonrpc.PendingCalls()

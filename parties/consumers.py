@@ -241,7 +241,7 @@ async def auto_start(party_id: str) -> None:
 @dispatcher.method("send_message", params=SendMessageParams)
 @refusals
 async def send_message(session: PartyConsumer, params: dict[str, Any]) -> str:
-    await in_db(services.party_send)(party_id=session.party_id, payload=params["payload"])
+    await services.party_send(party_id=session.party_id or "", payload=params["payload"])
     return "OK"
 
 

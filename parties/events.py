@@ -37,6 +37,15 @@ def send_message(party_id: str, message_type: str, payload: Any) -> None:
     _send_on_commit(party_group(party_id), {"type": "party.message", "message_type": message_type, "payload": payload})
 
 
+async def send_message_now(party_id: str, message_type: str, payload: Any) -> None:
+    """`send_message` from async code, outside any transaction (the caller's change committed)."""
+    layer = get_channel_layer()
+    if layer is not None:
+        await layer.group_send(
+            party_group(party_id), {"type": "party.message", "message_type": message_type, "payload": payload}
+        )
+
+
 def send_closed(party_id: str, message: Any, *, started: list[str] | None = None) -> None:
     """`party_closed` to every session, then close them (4410); the sessions of `started`
     accounts are left alone: they get their own `game_started`."""

@@ -334,11 +334,17 @@ def _leave_locked(party: Party, member: PartyMember) -> Closing | None:
     return None
 
 
-def party_send(*, party_id: str, payload: Any) -> None:
-    """`send_message`: every session, the sender's included, gets `custom`."""
-    if not Party.objects.filter(pk=party_id).update(last_activity_at=timezone.now()):
+async def party_send(*, party_id: str, payload: Any) -> None:
+    """`send_message`: every session, the sender's included, gets `custom`. The broadcast goes
+    from the event loop once the touch committed: sent from the database thread it would hold
+    that thread (one a process) until the channel layer answered (bench/RESULTS.md, 4)."""
+    if not await database_sync_to_async(_touch_by_id)(party_id):
         raise NotFound(f"No party '{party_id}'.", code="unknown_party")
-    events.send_message(party_id, "custom", payload)
+    await events.send_message_now(party_id, "custom", payload)
+
+
+def _touch_by_id(party_id: str) -> bool:
+    return bool(Party.objects.filter(pk=party_id).update(last_activity_at=timezone.now()))
 
 
 # --- closing -----------------------------------------------------------------------------------
