@@ -152,7 +152,7 @@ def profile(pids: list[int], seconds: float, name: str) -> list[subprocess.Popen
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+        )
         for pid in pids
     ]
 
@@ -236,7 +236,8 @@ async def fanout_run(setup: PartySetup, sizes: list[int], *, rate: float, second
         for profiler in profilers:
             profiler.wait()
         cpu = (
-            f"servers {(cpu_after[0] - cpu_before[0]) / window:.2f}, redis {(cpu_after[1] - cpu_before[1]) / window:.2f}, "
+            f"servers {(cpu_after[0] - cpu_before[0]) / window:.2f}, "
+            f"redis {(cpu_after[1] - cpu_before[1]) / window:.2f}, "
             f"client {(cpu_after[2] - cpu_before[2]) / window:.2f} (its loop p99 late {client_lag:.0f} ms)"
         )
         latencies = sorted(deliveries.latencies)
@@ -303,7 +304,7 @@ async def party_sessions(options: Options) -> list[Row]:
     count = min(count, (limit - 500) // 1)  # the client holds one socket per session
     parties = count // 8
     sizes = [8] * parties
-    party_ids = seed_parties(sizes + [2])
+    party_ids = seed_parties([*sizes, 2])
     # Sessions open on one database thread per process: a small pool is enough (max_connections 100).
     servers = setup.start(pool_max_size=4)
     sessions = []

@@ -138,7 +138,7 @@ async def open_sessions(urls: list[tuple[str, int]], *, concurrency: int) -> Ope
             index, url, party = queue.get_nowait()
             try:
                 sessions.append(await open_session(url, index=index, party=party))
-            except (Refused, OSError, asyncio.TimeoutError, ConnectionClosed) as exc:
+            except (TimeoutError, Refused, OSError, ConnectionClosed) as exc:
                 what = str(exc) if isinstance(exc, Refused) else type(exc).__name__
                 errors[what] = errors.get(what, 0) + 1
 
