@@ -316,8 +316,11 @@ async def party_sessions(options: Options) -> list[Row]:
         idle_kb = servers.memory_kb()
         pids = server_pids(servers)
         cpu_before = cpu_seconds(pids)
+        profilers = profile(pids, 8, f"sessions-{setup.server}-{setup.layer}")
         opening = await open_sessions(member_urls(servers, party_ids[:-1], sizes), concurrency=64)
         cpu_open = cpu_seconds(pids) - cpu_before
+        for profiler in profilers:
+            profiler.wait()
         sessions = opening.sessions + warm.sessions
         deliveries = Deliveries()
         for session in opening.sessions:

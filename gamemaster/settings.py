@@ -84,12 +84,13 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env_str("REDIS_URL")
 if REDIS_URL:
-    CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": env_str("CHANNEL_LAYER_BACKEND", "channels_redis.core.RedisChannelLayer"),
-            "CONFIG": {"hosts": [REDIS_URL], "capacity": 1000, "expiry": 30},
-        }
-    }
+    # The pub/sub layer: one PUBLISH per group message, where the core layer queues a copy per
+    # session and drops what overflows a process's queue (bench/RESULTS.md, scenario 4).
+    _channel_layer = env_str("CHANNEL_LAYER_BACKEND", "channels_redis.pubsub.RedisPubSubChannelLayer")
+    _layer_config: dict = {"hosts": [REDIS_URL]}
+    if _channel_layer == "channels_redis.core.RedisChannelLayer":
+        _layer_config.update(capacity=1000, expiry=30)
+    CHANNEL_LAYERS = {"default": {"BACKEND": _channel_layer, "CONFIG": _layer_config}}
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
