@@ -37,8 +37,8 @@ from django.utils import timezone
 from gamemaster.errors import ApiError, BadArguments, NotFound, Unavailable
 from regions.models import Region
 from rooms.filters import settings_filter_q
-from rooms.lookup import GameTarget
-from rooms.models import Application, Room, RoomQuerySet, Slot, players_expression
+from rooms.lookup import GameTarget, named
+from rooms.models import Application, Room, RoomQuerySet, Slot, players_expression, room_pk
 from rooms.services import Entrant, RoomGrant, SlotGrant
 
 # A locked candidate can turn out full only when its count was stale (an expired reservation
@@ -50,7 +50,6 @@ WAIT_POLL_FIRST = 0.02
 WAIT_POLL_MAX = 0.25
 WAIT_MARGIN_SECONDS = 5.0
 CREATE_ATTEMPTS = 3
-ROOM_ID_DIGITS = 18
 
 
 @dataclass(frozen=True)
@@ -201,15 +200,16 @@ def room_find_and_join(
 def room_join(*, application_name: str, room_id: str, entrant: Entrant) -> RoomGrant:
     """A slot in the room `room_id` of the game, or 404: unknown_game, unknown_room,
     room_not_running, room_full. Waits for the room's row lock: racing joins take turns."""
-    application = Application.objects.filter(name=application_name).first()
+    application = named(Application.objects.all(), application_name)
     if application is None:
         raise NotFound(f"No game named '{application_name}'.", code="unknown_game")
     unknown = NotFound(f"Game '{application_name}' has no room '{room_id}'.", code="unknown_room")
-    if not room_id.isascii() or not room_id.isdigit() or len(room_id) > ROOM_ID_DIGITS:
+    pk = room_pk(room_id)
+    if pk is None:
         raise unknown
     with transaction.atomic():
         room = (
-            Room.objects.filter(pk=int(room_id), application=application)
+            Room.objects.filter(pk=pk, application=application)
             .select_related("application", "version", "host", "configuration")
             .select_for_update(of=("self",))
             .first()
