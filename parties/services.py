@@ -103,7 +103,7 @@ class StartPlan:
 
 
 def party_get(*, party_id: str) -> Party:
-    party = Party.objects.filter(pk=party_id).first()
+    party = Party.objects.with_id(party_id).first()
     if party is None:
         raise NotFound(f"No party '{party_id}'.", code="unknown_party")
     return party
@@ -120,7 +120,7 @@ def _lock(party_id: str) -> Party:
     party = (
         Party.objects.select_for_update(of=("self",))
         .select_related("application", "version", "configuration", "region")
-        .filter(pk=party_id)
+        .with_id(party_id)
         .first()
     )
     if party is None:
