@@ -3,11 +3,18 @@
 Arguments come as query parameters (GET) or form fields / a JSON body (POST, DELETE). A JSON-valued
 argument may be a JSON string (form, query) or a JSON value (JSON body). Booleans accept
 true/false/1/0. Anything else is a 400.
+
+Every text and JSON value an argument carries must be storable as it is on both databases: no NUL
+character and no unpaired surrogate in a string (PostgreSQL refuses them in text and JSONB), no
+NaN or infinite number (JSON has none), integers of at most 64 bits (what the Redis channel layer's
+msgpack carries) and a bounded nesting depth.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import re
 from typing import Any
 
 from django.http import QueryDict
@@ -17,6 +24,9 @@ from rest_framework.request import Request
 from gamemaster.errors import BadArguments
 
 ACCOUNT_MAX_LENGTH = 64
+JSON_MAX_DEPTH = 32
+JSON_INT_LIMIT = 2**63
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 def request_args(request: Request) -> dict[str, Any]:
@@ -47,6 +57,41 @@ def _flatten(query: QueryDict) -> dict[str, Any]:
     return {key: query.get(key) for key in query}
 
 
+def storable_text(text: str) -> bool:
+    """Whether both databases can store and compare this text: no NUL, no unpaired surrogate."""
+    return _UNSTORABLE.search(text) is None
+
+
+def storable_json(value: Any) -> Any:
+    """`value` if both databases can store it as JSON and the channel layer carry it, else a
+    ValidationError saying why (a DRF validator too). Strings and keys must be `storable_text`,
+    floats finite, integers 64-bit, nesting bounded."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > JSON_MAX_DEPTH:
+            raise serializers.ValidationError(f"JSON nested deeper than {JSON_MAX_DEPTH} levels.")
+        if isinstance(item, str):
+            if not storable_text(item):
+                raise serializers.ValidationError("Strings may not contain NUL characters or unpaired surrogates.")
+        elif isinstance(item, float):
+            if not math.isfinite(item):
+                raise serializers.ValidationError("Numbers must be finite.")
+        elif isinstance(item, int):
+            if not -JSON_INT_LIMIT <= item < JSON_INT_LIMIT:
+                raise serializers.ValidationError("Integers must fit in 64 bits.")
+        elif isinstance(item, dict):
+            stack.extend((key, depth) for key in item)
+            stack.extend((child, depth + 1) for child in item.values())
+        elif isinstance(item, list):
+            stack.extend((child, depth + 1) for child in item)
+    return value
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
 class JSONArgField(serializers.Field):
     """A JSON object or list, given as a JSON value or as a string holding JSON."""
 
@@ -62,12 +107,14 @@ class JSONArgField(serializers.Field):
     def to_internal_value(self, data: Any) -> Any:
         if isinstance(data, str):
             try:
-                data = json.loads(data)
+                data = json.loads(data, parse_constant=_reject_constant)
             except ValueError as exc:
                 self.fail("invalid_json", error=exc)
+            except RecursionError:
+                self.fail("invalid_json", error=f"nested deeper than {JSON_MAX_DEPTH} levels")
         if not isinstance(data, self.expected):
             self.fail("wrong_type", expected="object" if self.expected is dict else "list")
-        return data
+        return storable_json(data)
 
     def to_representation(self, value: Any) -> Any:
         return value
@@ -106,6 +153,8 @@ def account_id(value: Any) -> str:
         raise serializers.ValidationError(
             f"An account id must be 1 to {ACCOUNT_MAX_LENGTH} characters without surrounding spaces."
         )
+    if not storable_text(text):
+        raise serializers.ValidationError("An account id may not contain NUL characters or unpaired surrogates.")
     return text
 
 

@@ -11,6 +11,7 @@ import inspect
 import itertools
 import json
 import logging
+import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -139,12 +140,20 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+def _finite_float(text: str) -> float:
+    # 1e400 is valid JSON but a Python inf, which no answer (nor JSON column) can carry back.
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} is out of range")
+    return value
+
+
 def decode(frame: str | bytes) -> Any:
     """Parse one frame; raise RpcError(PARSE_ERROR) for anything but strict JSON."""
     try:
         # Decode bytes ourselves: json.loads would guess UTF-16/32 from the first bytes.
         text = bytes(frame).decode("utf-8") if isinstance(frame, bytes | bytearray) else frame
-        return json.loads(text, parse_constant=_reject_constant)
+        return json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
     # ValueError: bad JSON, bad UTF-8, over-long integers. RecursionError: deep nesting.
     except (TypeError, ValueError, RecursionError):
         raise RpcError(PARSE_ERROR, "Parse error") from None

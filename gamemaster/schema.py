@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from drf_spectacular.extensions import OpenApiAuthenticationExtension, OpenApiSerializerFieldExtension
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, inline_serializer
 from rest_framework import serializers
 
@@ -43,3 +46,44 @@ ACCESS_TOKEN_PARAMETER = OpenApiParameter(
     required=False,
     description="The bearer token, for clients that cannot set the Authorization header.",
 )
+
+
+class JSONArgFieldExtension(OpenApiSerializerFieldExtension):
+    """A JSON-valued argument: a JSON value in a JSON body, or a string holding JSON (DESIGN.md §4)."""
+
+    target_class = "gamemaster.args.JSONArgField"
+    match_subclasses = True
+
+    def map_serializer_field(self, auto_schema: Any, direction: Any) -> dict[str, Any]:
+        value = {"type": "array", "items": {}} if self.target.expected is list else {"type": "object"}
+        return {"oneOf": [value, {"type": "string", "description": "the same, as a JSON string"}]}
+
+
+class BoolArgFieldExtension(OpenApiSerializerFieldExtension):
+    """true/false/1/0, as a JSON boolean or a string."""
+
+    target_class = "gamemaster.args.BoolArgField"
+
+    def map_serializer_field(self, auto_schema: Any, direction: Any) -> dict[str, Any]:
+        return {"oneOf": [{"type": "boolean"}, {"type": "string", "enum": ["true", "false", "1", "0"]}]}
+
+
+class AccountFieldExtension(OpenApiSerializerFieldExtension):
+    target_class = "gamemaster.args.AccountField"
+
+    def map_serializer_field(self, auto_schema: Any, direction: Any) -> dict[str, Any]:
+        return {"type": "string", "minLength": 1, "maxLength": 64, "description": "an account id"}
+
+
+class BearerTokenScheme(OpenApiAuthenticationExtension):
+    target_class = "gamemaster.auth.BearerTokenAuthentication"
+    name = "bearer"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, Any]:
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "bearerFormat": "JWT",
+            "description": "A JWT: `sub` the account, `scope` (space separated) or `scopes`, `exp`. "
+            "Clients that cannot set the header pass it as the `access_token` argument.",
+        }

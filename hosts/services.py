@@ -10,7 +10,7 @@ from django.utils import timezone
 from gamemaster.errors import NotFound
 from hosts.models import Host
 from regions.models import Region
-from rooms.models import Room
+from rooms.models import Room, room_pk
 from rooms.services import Removal, rooms_remove
 
 
@@ -47,10 +47,10 @@ def host_announce(
             host.ports_from, host.ports_to = ports[0], ports[-1]
         host.rooms_running = len(rooms)
         host.save()
-        reported = {int(room_id) for room_id in rooms if str(room_id).isdigit()}
+        reported = {pk for pk in map(room_pk, rooms) if pk is not None}
         known = set(Room.objects.filter(host=host).values_list("pk", flat=True))
     removed = rooms_remove(Room.objects.filter(host=host, pk__in=known - reported))
-    unknown = [room_id for room_id in rooms if not str(room_id).isdigit() or int(room_id) not in known]
+    unknown = [room_id for room_id in rooms if room_pk(room_id) not in known]
     return Announced(
         host=host,
         previous_channel=previous if previous != channel_name else "",
@@ -73,9 +73,10 @@ def host_disconnected(*, host_id: int, channel_name: str) -> bool:
 
 def host_room_exited(*, host_id: int, room_id: str) -> list[Removal]:
     """A game server process ended: its room goes."""
-    if not str(room_id).isdigit():
+    pk = room_pk(room_id)
+    if pk is None:
         return []
-    return rooms_remove(Room.objects.filter(pk=int(room_id), host_id=host_id))
+    return rooms_remove(Room.objects.filter(pk=pk, host_id=host_id))
 
 
 def host_room_spawned(*, host_id: int, room_id: int, pid: int, ports: list[int]) -> bool:

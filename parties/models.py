@@ -13,6 +13,8 @@ from django.db import models
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
+from gamemaster.args import storable_text
+
 NAME_VALIDATOR = RegexValidator(r"^[A-Za-z0-9_.-]+$", "Letters, digits, '_', '.' and '-' only.")
 
 # A start that has not ended this long after the game server's spawn_timeout was abandoned by a
@@ -56,6 +58,11 @@ class CloseCallback(models.Model):
 
 
 class PartyQuerySet(models.QuerySet["Party"]):
+    def with_id(self, party_id: str) -> PartyQuerySet:
+        """The party with this id, if any; an id no database can hold (a NUL from the URL) matches
+        nothing rather than failing the query."""
+        return self.filter(pk=party_id) if storable_text(party_id) else self.none()
+
     def abandoned(self, *, cutoff: datetime) -> PartyQuerySet:
         """Nothing happened since `cutoff` and no session was seen since: nobody will come back."""
         seen = PartySession.objects.filter(party=OuterRef("pk"), seen_at__gte=cutoff)

@@ -8,7 +8,7 @@ from typing import Any
 from django.conf import settings
 from rest_framework import serializers
 
-from gamemaster.args import BoolArgField, JSONArgField
+from gamemaster.args import BoolArgField, JSONArgField, storable_json
 from parties.checks import CheckError, validate_check
 from parties.services import JoinRequest, PartyOptions
 from rooms.filters import FilterError, validate_filter
@@ -176,14 +176,14 @@ class FindSessionArgs(serializers.Serializer):
 class PartyCloseArgs(serializers.Serializer):
     """DELETE /party/<id>: an optional `message` handed to the sessions and the callback."""
 
-    message = serializers.JSONField(required=False, allow_null=True, default=None)
+    message = serializers.JSONField(required=False, allow_null=True, default=None, validators=[storable_json])
 
 
 # --- session method params ---------------------------------------------------------------------
 
 
 class SendMessageParams(serializers.Serializer):
-    payload = serializers.JSONField()
+    payload = serializers.JSONField(validators=[storable_json])
 
     def validate_payload(self, value: Any) -> Any:
         if _encoded_size(value) > PAYLOAD_MAX_BYTES:
@@ -192,8 +192,8 @@ class SendMessageParams(serializers.Serializer):
 
 
 class JoinPartyParams(serializers.Serializer):
-    member_profile = serializers.DictField(required=False, default=dict)
-    check_members = serializers.DictField(required=False, allow_null=True, default=None)
+    member_profile = serializers.DictField(required=False, default=dict, validators=[storable_json])
+    check_members = serializers.DictField(required=False, allow_null=True, default=None, validators=[storable_json])
 
     def validate_member_profile(self, value: dict) -> dict:
         return validate_profile(value)
@@ -205,7 +205,7 @@ class JoinPartyParams(serializers.Serializer):
 class MessageParams(serializers.Serializer):
     """`start_game` and `close_party`: an optional message to everyone."""
 
-    message = serializers.JSONField(required=False, allow_null=True, default=None)
+    message = serializers.JSONField(required=False, allow_null=True, default=None, validators=[storable_json])
 
 
 # --- answers (OpenAPI) -------------------------------------------------------------------------

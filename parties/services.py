@@ -19,6 +19,7 @@ from django.db import transaction
 from django.db.models import Case, Count, F, IntegerField, Value, When
 from django.utils import timezone
 
+from bans.services import Banned, find_bans
 from gamemaster.errors import ApiError, BadArguments, Conflict, NotFound, Unavailable
 from parties import events
 from parties.callbacks import callback_call
@@ -103,7 +104,7 @@ class StartPlan:
 
 
 def party_get(*, party_id: str) -> Party:
-    party = Party.objects.filter(pk=party_id).first()
+    party = Party.objects.with_id(party_id).first()
     if party is None:
         raise NotFound(f"No party '{party_id}'.", code="unknown_party")
     return party
@@ -120,7 +121,7 @@ def _lock(party_id: str) -> Party:
     party = (
         Party.objects.select_for_update(of=("self",))
         .select_related("application", "version", "configuration", "region")
-        .filter(pk=party_id)
+        .with_id(party_id)
         .first()
     )
     if party is None:
@@ -441,13 +442,18 @@ def _start_begin(*, party_id: str, account: str | None, message: Any) -> StartPl
 
 
 async def _start_grant(plan: StartPlan) -> RoomGrant:
-
+    # A member banned since joining gets no slot (as the multi endpoints leave banned accounts out);
+    # the party closes for them as for a watcher. Outside any transaction: find_bans may attach.
+    banned = await database_sync_to_async(find_bans)([(member["account"], None) for member in plan.members])
+    if len(banned) == len(plan.members):
+        raise Banned(next(iter(banned.values())))
     entrants = [
         Entrant(
             account=member["account"],
             info={"party_id": plan.party_id, "party_profile": member["profile"], "party_role": member["role"]},
         )
         for member in plan.members
+        if member["account"] not in banned
     ]
     if plan.room_filters is not None:
         found = await database_sync_to_async(room_find_and_join)(

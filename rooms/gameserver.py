@@ -14,6 +14,7 @@ from django.conf import settings
 from rest_framework import serializers
 
 from gamemaster import jsonrpc
+from gamemaster.args import storable_json
 from gamemaster.sockets import JsonRpcConsumer, SessionRefused, in_db, refusals, scope_token
 from rooms import services
 
@@ -90,7 +91,7 @@ class GameServerConsumer(JsonRpcConsumer):
 
 
 class InitedParams(serializers.Serializer):
-    settings = serializers.DictField(required=False)
+    settings = serializers.DictField(required=False, validators=[storable_json])
 
 
 class KeyParams(serializers.Serializer):
@@ -98,7 +99,7 @@ class KeyParams(serializers.Serializer):
 
 
 class SettingsParams(serializers.Serializer):
-    settings = serializers.DictField()
+    settings = serializers.DictField(validators=[storable_json])
 
 
 @dispatcher.method("inited", params=InitedParams)

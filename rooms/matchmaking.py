@@ -34,6 +34,7 @@ from django.db import connection, transaction
 from django.db.models import F, OuterRef, Q, Subquery
 from django.utils import timezone
 
+from gamemaster.args import storable_text
 from gamemaster.errors import ApiError, BadArguments, NotFound, Unavailable
 from regions.models import Region
 from rooms import services
@@ -47,6 +48,7 @@ from rooms.models import (
     RoomQuerySet,
     Slot,
     players_expression,
+    room_pk,
 )
 from rooms.services import Entrant, RoomGrant, SlotGrant
 
@@ -59,7 +61,6 @@ WAIT_POLL_FIRST = 0.02
 WAIT_POLL_MAX = 0.25
 WAIT_MARGIN_SECONDS = 5.0
 CREATE_ATTEMPTS = 3
-ROOM_ID_DIGITS = 18
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,12 @@ def region_rule(*, region_name: str | None, my_region_only: bool, mine: Region |
 def target_lookup(*, application_name: str, application_version: str, game_server_name: str) -> GameTarget:
     """`rooms.lookup.game_target` in one query instead of three (every search and join asks it);
     the three-query lookup still runs to name what is unknown when something is."""
+    if not all(map(storable_text, (application_name, application_version, game_server_name))):
+        return game_target(  # names no database can hold: it answers which one is unknown
+            application_name=application_name,
+            application_version=application_version,
+            game_server_name=game_server_name,
+        )
     version = ApplicationVersion.objects.filter(application=OuterRef("application"), name=application_version)
     configuration = (
         GameServerConfiguration.objects.filter(application__name=application_name, name=game_server_name)
@@ -257,24 +264,27 @@ def room_find_and_join(
 def room_join(*, application_name: str, room_id: str, entrant: Entrant) -> RoomGrant:
     """A slot in the room `room_id` of the game, or 404: unknown_game, unknown_room,
     room_not_running, room_full. Waits for the room's row lock: racing joins take turns."""
+    unknown_game = NotFound(f"No game named '{application_name}'.", code="unknown_game")
     unknown = NotFound(f"Game '{application_name}' has no room '{room_id}'.", code="unknown_room")
-    valid_id = room_id.isascii() and room_id.isdigit() and len(room_id) <= ROOM_ID_DIGITS
+    if not storable_text(application_name):
+        raise unknown_game  # a name no database can hold (a NUL from the URL) names nothing
+    pk = room_pk(room_id)
     with transaction.atomic():
         # One query on the way in: the game is checked by name in the room's own query, and only
         # looked up alone when no room came back, to tell unknown_game from unknown_room.
         room = (
             (
-                Room.objects.filter(pk=int(room_id), application__name=application_name)
+                Room.objects.filter(pk=pk, application__name=application_name)
                 .select_related("application", "version", "host", "configuration")
                 .select_for_update(of=("self",))
                 .first()
             )
-            if valid_id
+            if pk is not None
             else None
         )
         if room is None:
             if not Application.objects.filter(name=application_name).exists():
-                raise NotFound(f"No game named '{application_name}'.", code="unknown_game")
+                raise unknown_game
             raise unknown
         if room.state != Room.RUNNING:
             raise NotFound(f"Room '{room_id}' is still starting.", code="room_not_running")

@@ -13,6 +13,15 @@ from django.utils import timezone
 
 NAME_VALIDATOR = RegexValidator(r"^[A-Za-z0-9_.-]+$", "Letters, digits, '_', '.' and '-' only.")
 SPAWN_TIMEOUT_MAX = 600
+# A room id in a URL: ASCII digits that fit a bigint (18 always do).
+ROOM_ID_DIGITS = 18
+
+
+def room_pk(text: str) -> int | None:
+    """The room id a URL names, or None if no room can have it ("x", "²", a 5000-digit number)."""
+    if text.isascii() and text.isdigit() and len(text) <= ROOM_ID_DIGITS:
+        return int(text)
+    return None
 
 
 def new_secret() -> str:

@@ -153,8 +153,12 @@ _RECORD_FIELDS: dict[str, serializers.Field] = {
 }
 
 
+_Record = inline_serializer(name="PlayerRecord", fields=dict(_RECORD_FIELDS))
+
+
 def _record(many: bool = False) -> serializers.Serializer:
-    return inline_serializer(name="PlayerRecord", fields=dict(_RECORD_FIELDS), many=many)
+    """The one PlayerRecord component (two classes of one name would confuse the schema)."""
+    return _Record.__class__(many=many) if many else _Record
 
 
 def _room(many: bool = False) -> serializers.Serializer:

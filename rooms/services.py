@@ -21,7 +21,7 @@ from gamemaster.errors import ApiError, BadArguments, Conflict, NotFound, Unavai
 from hosts.models import ACTIVE_ROOM_STATES, Host
 from regions.models import Region
 from rooms.lookup import GameTarget, require_enabled
-from rooms.models import Room, Slot, hash_secret
+from rooms.models import Room, Slot, hash_secret, room_pk
 
 logger = logging.getLogger(__name__)
 
@@ -337,9 +337,8 @@ async def rooms_sweep() -> None:
 
 
 def gameserver_room(room_id: str) -> Room | None:
-    if not str(room_id).isdigit():
-        return None
-    return Room.objects.filter(pk=int(room_id)).first()
+    pk = room_pk(room_id)
+    return None if pk is None else Room.objects.filter(pk=pk).first()
 
 
 def _running_room(room_id: int, *, lock: bool = False) -> Room:

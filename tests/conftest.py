@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -13,7 +14,7 @@ from rest_framework.test import APIClient
 from gamemaster.auth import encode_token
 from regions.models import Region
 from rooms.models import Application, ApplicationVersion, GameServerConfiguration
-from tests.hosts.processes import cluster  # noqa: F401  (real master, agents and game servers)
+from tests.hosts.processes import GAMESERVER, cluster  # noqa: F401  (real master, agents and game servers)
 
 ALL_PLAYER_SCOPES = ["game", "party", "party_create"]
 
@@ -90,3 +91,14 @@ def version(game: Application) -> ApplicationVersion:
 @pytest.fixture
 def configuration(game: Application) -> GameServerConfiguration:
     return GameServerConfiguration.objects.create(application=game, name="default", command="/bin/true")
+
+
+@pytest.fixture
+def chat(configuration: GameServerConfiguration) -> GameServerConfiguration:
+    """The demo configuration running the example game server (for tests with real processes)."""
+    configuration.command = sys.executable
+    configuration.arguments = [str(GAMESERVER)]
+    configuration.server_settings = {"empty_timeout": 60}
+    configuration.spawn_timeout = 20
+    configuration.save()
+    return configuration

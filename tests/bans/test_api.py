@@ -121,6 +121,8 @@ def test_issue_accepts_an_account_whose_ban_expired_or_was_lifted(admin_api, clo
         ({"account": "x" * 65}, {"account": ["An account id must be 1 to 64 characters without surrounding spaces."]}),
         ({"account": ["a"]}, {"account": ["An account id must be a string or an integer."]}),
         ({"account": True}, {"account": ["An account id must be a string or an integer."]}),
+        # Was a 500 on PostgreSQL, which cannot hold a NUL.
+        ({"account": "a\x00"}, {"account": ["An account id may not contain NUL characters or unpaired surrogates."]}),
         ({"reason": "x" * 501}, {"reason": ["Ensure this field has no more than 500 characters."]}),
         ({"expires": "tomorrow"}, {"expires": [BAD_DATE]}),
         ({"expires": "2030-13-01 00:00:00"}, {"expires": [BAD_DATE]}),

@@ -149,6 +149,14 @@ def test_spec_call_with_invalid_json():
     assert handle(dispatcher, frame) == PARSE_ERROR_REPLY
 
 
+@pytest.mark.parametrize("number", ["1e400", "-1e400"])
+def test_a_number_beyond_a_float_is_a_parse_error(number):
+    # It decoded to inf, and an error answer echoing it as the id could not be encoded.
+    dispatcher, _ = make_dispatcher()
+    frame = f'{{"jsonrpc": "2.0", "method": "sum", "params": [{number}], "id": {number}}}'
+    assert handle(dispatcher, frame) == PARSE_ERROR_REPLY
+
+
 def test_spec_call_with_invalid_request_object():
     dispatcher, _ = make_dispatcher()
     frame = '{"jsonrpc": "2.0", "method": 1, "params": "bar"}'

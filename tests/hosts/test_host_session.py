@@ -110,6 +110,31 @@ async def test_an_exited_game_server_loses_its_room(region, make_room):
     await agent.close()
 
 
+async def test_an_exit_of_a_room_id_that_is_no_number_changes_nothing(region, make_room):
+    agent = FakeAgent()
+    await agent.announce()
+    await make_room(await Host.objects.aget())
+
+    # "²" is a digit to str.isdigit() but not to int(): it was an internal error.
+    reply = await agent.call("exited", {"room_id": "\u00b2", "code": 0})
+
+    assert reply == {"jsonrpc": "2.0", "result": {}, "id": 2}
+    assert await Room.objects.acount() == 1
+    await agent.close()
+
+
+async def test_a_frame_with_a_number_beyond_a_float_gets_a_parse_error_and_the_session_stays_open(region):
+    agent = FakeAgent()
+    await agent.announce()
+
+    # The id decoded to inf: answering it failed and the socket closed with 1011.
+    await agent.ws.send_to(text_data='{"jsonrpc": "2.0", "method": "load", "id": 1e400}')
+
+    assert await agent.receive() == {"jsonrpc": "2.0", "error": {"code": -32700, "message": "Parse error"}, "id": None}
+    assert (await agent.call("load", {"cpu": 0.5, "memory": 0.25}))["result"] == {}
+    await agent.close()
+
+
 async def test_a_reconnecting_agent_reconciles_its_rooms(region, make_room):
     agent = FakeAgent()
     await agent.announce()

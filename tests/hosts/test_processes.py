@@ -12,20 +12,9 @@ import pytest
 from hosts.models import Host
 from regions.models import Region
 from rooms.models import Room, Slot
-from tests.hosts.processes import GAMESERVER, Player, marked_pids, pid_alive, wait_for
+from tests.hosts.processes import Player, marked_pids, pid_alive, wait_for
 
 pytestmark = [pytest.mark.processes, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def chat(configuration):
-    """The demo configuration running the example game server."""
-    configuration.command = sys.executable
-    configuration.arguments = [str(GAMESERVER)]
-    configuration.server_settings = {"empty_timeout": 60}
-    configuration.spawn_timeout = 20
-    configuration.save()
-    return configuration
 
 
 def connected_host(region: str = "local") -> Host | None:

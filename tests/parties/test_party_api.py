@@ -12,6 +12,7 @@ from regions.models import Region
 pytestmark = pytest.mark.django_db
 
 CREATE = "/party/create/demo/1.0/default"
+UNSTORABLE = "Strings may not contain NUL characters or unpaired surrogates."
 
 
 @pytest.fixture
@@ -85,6 +86,10 @@ def test_create_takes_every_property_as_form_fields(api, region, version, config
         ({"auto_start": "yes"}, {"auto_start": ["Must be true, false, 1 or 0."]}),
         ({"region": "mars"}, {"region": ["No region named 'mars'."]}),
         ({"close_callback": "nope"}, {"close_callback": ["No close callback named 'nope' is configured."]}),
+        # Values no database can store were a 500 on PostgreSQL (and stored on SQLite).
+        ({"party_settings": '{"a": "\\u0000"}'}, {"party_settings": [UNSTORABLE]}),
+        ({"room_settings": '{"a": Infinity}'}, {"room_settings": ["Not valid JSON: Infinity is not valid JSON."]}),
+        ({"room_filters": '{"\\ud800": 1}'}, {"room_filters": [UNSTORABLE]}),
     ],
 )
 def test_create_refuses_bad_arguments(api, region, version, configuration, args, fields):
@@ -152,11 +157,34 @@ def test_get_needs_scope_party(api, party):
 
 
 @pytest.mark.parametrize("method", ["get", "delete"])
-def test_an_unknown_party_is_a_404(api, region, method):
-    response = getattr(api.as_("carol", ["party", "party_close"]), method)("/party/nope")
+@pytest.mark.parametrize(("path", "party_id"), [("nope", "nope"), ("no%00pe", "no\x00pe")])  # a NUL: was a 500
+def test_an_unknown_party_is_a_404(api, region, method, path, party_id):
+    response = getattr(api.as_("carol", ["party", "party_close"]), method)(f"/party/{path}")
 
     assert response.status_code == 404
-    assert response.json() == {"code": "unknown_party", "detail": "No party 'nope'."}
+    assert response.json() == {"code": "unknown_party", "detail": f"No party '{party_id}'."}
+
+
+def test_create_for_a_version_named_with_a_nul_is_a_404(api, region, version, configuration):
+    response = api.as_("alice", ["party_create"]).post("/party/create/demo/1.0%00/default")
+
+    assert response.status_code == 404
+    assert response.json() == {"code": "unknown_version", "detail": "Game 'demo' has no version '1.0\x00'."}
+
+
+@pytest.mark.parametrize(
+    ("body", "error"), [('{"message": 1e400}', "Value must be valid JSON."), ('{"message": ["\\u0000"]}', UNSTORABLE)]
+)
+def test_delete_refuses_a_message_no_one_could_receive(api, party, body, error):
+    response = api.as_("op", ["party_close"]).delete(f"/party/{party.pk}", body, content_type="application/json")
+
+    assert response.status_code == 400
+    assert response.json() == {
+        "code": "bad_arguments",
+        "detail": "Some arguments are missing or wrong.",
+        "fields": {"message": [error]},
+    }
+    assert Party.objects.filter(pk=party.pk).exists()
 
 
 def test_delete_closes_the_party_and_answers_an_empty_object(api, party):

@@ -4,7 +4,6 @@ server, and members on real WebSockets (the `websockets` client), possibly on di
 from __future__ import annotations
 
 import json
-import sys
 from contextlib import ExitStack
 from typing import Any
 
@@ -16,24 +15,13 @@ from gamemaster.auth import encode_token
 from hosts.models import Host
 from parties.models import Party
 from rooms.models import Room, Slot
-from tests.hosts.processes import GAMESERVER, Player, wait_for
+from tests.hosts.processes import Player, wait_for
 
 from .conftest import party_url
 
 pytestmark = [pytest.mark.processes, pytest.mark.django_db(transaction=True)]
 
 TIMEOUT = 30
-
-
-@pytest.fixture
-def chat(configuration):
-    """The demo configuration running the example game server."""
-    configuration.command = sys.executable
-    configuration.arguments = [str(GAMESERVER)]
-    configuration.server_settings = {"empty_timeout": 60}
-    configuration.spawn_timeout = 20
-    configuration.save()
-    return configuration
 
 
 class Member:

@@ -142,6 +142,13 @@ async def test_an_invalid_token_is_refused(sessions, demo):
         ({"member_profile": "[1]"}, "Bad arguments: member_profile: Must be a JSON object."),
         ({"auto_join": "maybe"}, "Bad arguments: auto_join: Must be true, false, 1 or 0."),
         ({"region": "mars"}, "Bad arguments: region: No region named 'mars'."),
+        # Values no database can store failed the handshake with a 500.
+        (
+            {"member_profile": '{"a": "\\u0000"}'},
+            "Bad arguments: member_profile: Strings may not contain NUL characters or unpaired surrogates.",
+        ),
+        ({"party_settings": '{"a": NaN}'}, "Bad arguments: party_settings: Not valid JSON: NaN is not valid JSON."),
+        ({"room_settings": {"a": 2**64}}, "Bad arguments: room_settings: Integers must fit in 64 bits."),
     ],
 )
 async def test_create_session_refuses_bad_arguments_with_4400(sessions, demo, query, reason):
@@ -153,8 +160,9 @@ async def test_create_session_refuses_an_unknown_game_with_4404(sessions, demo):
     assert await sessions.create("alice", game="nope/1.0/default").refused() == (4404, "No game named 'nope'.")
 
 
-async def test_connecting_to_an_unknown_party_is_refused_with_4404(sessions, demo):
-    assert await sessions.connect("bob", "nope").refused() == (4404, "No party 'nope'.")
+@pytest.mark.parametrize(("path", "party_id"), [("nope", "nope"), ("no%00pe", "no\x00pe")])  # a NUL: was a 500
+async def test_connecting_to_an_unknown_party_is_refused_with_4404(sessions, demo, path, party_id):
+    assert await sessions.connect("bob", path).refused() == (4404, f"No party '{party_id}'.")
 
 
 async def test_connect_session_needs_scope_party(sessions, demo):
@@ -330,6 +338,29 @@ async def test_join_party_refuses_bad_params_and_the_session_stays_open(sessions
         "data": {"member_profile": ['Expected a dictionary of items but got type "list".']},
     }
     assert await alice.ok("send_message", {"payload": 1}) == "OK"
+
+
+@pytest.mark.parametrize(
+    ("method", "params", "error"),
+    [
+        # Over the Redis channel layer (msgpack) a 70-bit integer was an internal error.
+        ("send_message", {"payload": [2**70]}, {"payload": ["Integers must fit in 64 bits."]}),
+        # PostgreSQL refused the NUL: an internal error.
+        (
+            "join_party",
+            {"member_profile": {"name": "\x00"}},
+            {"member_profile": ["Strings may not contain NUL characters or unpaired surrogates."]},
+        ),
+    ],
+)
+async def test_params_no_database_or_channel_layer_can_carry_are_invalid(sessions, demo, method, params, error):
+    party_id, [alice] = await party_with(sessions, "alice", auto_join=False)
+
+    response = await alice.call(method, params)
+
+    assert response["error"] == {"code": -32602, "message": "Invalid params", "data": error}
+    assert not await db(PartyMember.objects.filter(party_id=party_id).exists)
+    assert await alice.ok("send_message", {"payload": "alive"}) == "OK"
 
 
 async def test_leave_party_tells_everyone_and_the_session_stays_open(sessions, demo):

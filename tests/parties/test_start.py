@@ -4,10 +4,12 @@ cleanly when no host can take a new room (spec/parties.md, "Starting")."""
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pytest
 from django.utils import timezone
 
+from bans.models import Ban
 from hosts.models import Host
 from parties.models import CloseCallback, Party
 from rooms.models import Room, Slot
@@ -118,3 +120,34 @@ async def test_a_failed_auto_start_leaves_the_party_open_with_its_members(sessio
         assert (message_type, payload["code"]) == ("game_start_failed", "no_host")
     info = await db(lambda: Party.objects.get(pk=party_id).members.count())
     assert info == 2
+
+
+async def test_a_member_banned_since_joining_gets_no_slot_and_the_others_start(sessions, demo, running_room):
+    _, [alice, bob] = await party_with(sessions, "alice", "bob", max_members=3, room_filters={"map": "dust"})
+    await db(Ban.objects.create, account="bob", reason="cheating", expires_at=timezone.now() + timedelta(days=1))
+
+    assert await alice.ok("start_game") == "OK"
+
+    assert await alice.message() == ("game_starting", {})
+    message_type, game = await alice.message()
+    assert (message_type, game["id"]) == ("game_started", str(running_room.pk))
+    assert await bob.messages(2) == [("game_starting", {}), ("party_closed", None)]
+    assert await bob.closed() == (4410, "The party is closed.")
+    assert await db(lambda: list(Slot.objects.values_list("account", flat=True))) == ["alice"]
+
+
+async def test_a_party_whose_every_member_is_banned_cannot_start(sessions, demo, running_room):
+    party_id, [alice] = await party_with(sessions, "alice", max_members=3, room_filters={"map": "dust"})
+    await db(
+        Ban.objects.create, account="alice", reason="cheating", expires_at=timezone.now() + timedelta(days=1)
+    )
+
+    reply = await alice.call("start_game")
+
+    assert reply["error"]["code"] == 423
+    assert reply["error"]["data"] == {"code": "banned"}
+    assert await alice.messages(2) == [
+        ("game_starting", {}),
+        ("game_start_failed", {"code": "banned", "reason": reply["error"]["message"]}),
+    ]
+    assert await db(lambda: Party.objects.get(pk=party_id).state) == Party.OPEN

@@ -4,6 +4,7 @@ server speaking the real protocol (tests/hosts/test_processes.py runs the real p
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import timedelta
 
 import pytest
@@ -279,6 +280,55 @@ async def test_create_with_bad_settings_is_400(setup, data, fields):
     )
 
 
+UNSTORABLE = "Strings may not contain NUL characters or unpaired surrogates."
+TOO_DEEP = "JSON nested deeper than 32 levels."
+
+
+def nested(depth: int) -> dict:
+    value: dict = {}
+    for _ in range(depth - 1):
+        value = {"a": value}
+    return value
+
+
+# Settings no database can store were a 500 on PostgreSQL (and stored on SQLite); JSON nested
+# beyond Python's recursion limit was a 500 on both.
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        ('{"settings": {"a": "\\u0000"}}', UNSTORABLE),
+        ('{"settings": {"\\u0000": 1}}', UNSTORABLE),
+        ('{"settings": {"a": ["\\ud800"]}}', UNSTORABLE),
+        ('{"settings": {"a": 1e400}}', "Numbers must be finite."),
+        ('{"settings": "{\\"a\\": NaN}"}', "Not valid JSON: NaN is not valid JSON."),
+        ('{"settings": "{\\"a\\": -Infinity}"}', "Not valid JSON: -Infinity is not valid JSON."),
+        (json.dumps({"settings": nested(33)}), TOO_DEEP),
+        (json.dumps({"settings": "[" * 5000 + "]" * 5000}), "Not valid JSON: nested deeper than 32 levels."),
+    ],
+)
+async def test_create_with_settings_no_database_can_store_is_400(setup, body, error):
+    token = encode_token(account="alice", scopes=["game"])
+    response = await AsyncClient().post(
+        CREATE, body, content_type="application/json", headers={"Authorization": f"Bearer {token}"}
+    )
+
+    assert (response.status_code, response.json()) == (
+        400,
+        {"code": "bad_arguments", "detail": "Some arguments are missing or wrong.", "fields": {"settings": [error]}},
+    )
+
+
+async def test_create_takes_settings_32_levels_deep(setup):
+    agent = FakeAgent()
+    await agent.announce()
+
+    (status, body, _), server = await asyncio.gather(post(CREATE, settings=nested(32)), serve_one_spawn(agent))
+
+    assert (status, body["settings"]) == (200, nested(32))
+    await server.close()
+    await agent.close()
+
+
 @pytest.mark.parametrize(
     ("accounts", "error"),
     [
@@ -287,6 +337,8 @@ async def test_create_with_bad_settings_is_400(setup, data, fields):
         (["1", 1], "An account is listed twice."),
         ([{"account": "1", "ip": "nope"}], "'nope' is not an IP address."),
         ([True], "An account id must be a string or an integer."),
+        (["a\x00"], "Strings may not contain NUL characters or unpaired surrogates."),
+        ([{"account": "\ud800"}], "Strings may not contain NUL characters or unpaired surrogates."),
     ],
 )
 async def test_create_multi_with_bad_accounts_is_400(setup, accounts, error):

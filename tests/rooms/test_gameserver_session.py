@@ -145,6 +145,27 @@ async def test_update_settings_replaces_the_settings(make_room):
     await server.close()
 
 
+@pytest.mark.parametrize(
+    ("settings", "error"),
+    [
+        ({"a": "\x00"}, "Strings may not contain NUL characters or unpaired surrogates."),
+        ({"a": 2**64}, "Integers must fit in 64 bits."),
+    ],
+)
+async def test_update_settings_refuses_settings_no_database_can_store(make_room, settings, error):
+    room, secret = await in_thread(make_room, Room.RUNNING)
+    server = await session(room, secret)
+
+    # Was an internal error (PostgreSQL refused the NUL) and the settings were lost.
+    reply = await server.call("update_settings", {"settings": settings})
+
+    assert reply["error"] == {"code": -32602, "message": "Invalid params", "data": {"settings": [error]}}
+    await room.arefresh_from_db()
+    assert room.settings == {"map": "dust"}
+    assert (await server.call("check_version"))["result"] == {}
+    await server.close()
+
+
 async def test_check_version_is_410_once_the_version_is_disabled(make_room, version):
     room, secret = await in_thread(make_room, Room.RUNNING)
     server = await session(room, secret)
@@ -188,8 +209,9 @@ async def test_a_session_needs_the_room_secret(make_room, secret, close_code, re
     await peer.ws.wait()
 
 
-async def test_a_session_for_an_unknown_room_is_refused(db):
-    peer = Peer("/gameserver/12345/session", bearer("whatever"))
+@pytest.mark.parametrize("room_id", ["12345", "%C2%B2", "9" * 5000])  # "²" and 5000 digits failed int()
+async def test_a_session_for_an_unknown_room_is_refused(db, room_id):
+    peer = Peer(f"/gameserver/{room_id}/session", bearer("whatever"))
     await peer.connect()
 
     assert await peer.ws.receive_output(2) == {"type": "websocket.close", "code": 4404, "reason": "No such room."}

@@ -99,6 +99,9 @@ def test_join_by_id_reserves_a_slot(api, configuration, version, region, prefix)
             "unknown_room",
             "Game 'demo' has no room '99999999999999999999999'.",
         ),
+        ("/rooms/demo/%C2%B2/join", "unknown_room", "Game 'demo' has no room '\u00b2'."),
+        # A NUL in the URL was a 500 on PostgreSQL, which cannot hold one.
+        ("/rooms/%00/1/join", "unknown_game", "No game named '\x00'."),
     ],
 )
 def test_join_by_id_unknown_room_is_404(api, configuration, version, region, path, code, detail):
@@ -297,6 +300,7 @@ def test_quick_join_bad_arguments(api, configuration, version, region, args, sta
         ("/join/nope/1.0/default", "unknown_game"),
         ("/join/demo/9.9/default", "unknown_version"),
         ("/join/demo/1.0/nope", "unknown_configuration"),
+        ("/join/demo/1.0/no%00pe", "unknown_configuration"),
     ],
 )
 def test_quick_join_unknown_game_is_404(api, configuration, version, region, url, code):
@@ -491,6 +495,18 @@ def test_player_bad_account_is_400(api, db):
     }
 
 
+def test_player_account_with_a_nul_is_400(api, db):
+    # Was a 500 on PostgreSQL, which cannot hold a NUL.
+    response = api.as_("bob", ["game"]).get("/player/a%00")
+
+    assert response.status_code == 400
+    assert response.json() == {
+        "code": "bad_arguments",
+        "detail": "Some arguments are missing or wrong.",
+        "fields": {"account_id": ["An account id may not contain NUL characters or unpaired surrogates."]},
+    }
+
+
 def test_player_leaves_the_records_when_its_slot_goes(api, configuration, version, region):
     room = make_room(configuration, version, region)
     joined_response = api.as_("alice", ["game"]).post(f"/rooms/demo/{room.pk}/join")
@@ -526,6 +542,9 @@ def test_players_answers_every_account(api, configuration, version, region, djan
         ({"accounts": '{"a": 1}'}, "Must be a JSON list."),
         ({"accounts": str([f"p{n}" for n in range(101)]).replace("'", '"')}, "Give at most 100 accounts."),
         ({"accounts": '[{"account": "a"}]'}, "An account id must be a string or an integer."),
+        # An account no database can hold was a 500 (PostgreSQL: both; SQLite: the surrogate).
+        ({"accounts": '["\\ud800"]'}, "Strings may not contain NUL characters or unpaired surrogates."),
+        ({"accounts": '["a\\u0000"]'}, "Strings may not contain NUL characters or unpaired surrogates."),
     ],
 )
 def test_players_bad_accounts_are_400(api, db, query, error):

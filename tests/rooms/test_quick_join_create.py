@@ -3,25 +3,13 @@ game server, and player status follows what the game server confirms."""
 
 from __future__ import annotations
 
-import sys
-
 import pytest
 
 from hosts.models import Host
 from rooms.models import Room, Slot
-from tests.hosts.processes import GAMESERVER, Player, wait_for
+from tests.hosts.processes import Player, wait_for
 
 pytestmark = [pytest.mark.processes, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def chat(configuration):
-    configuration.command = sys.executable
-    configuration.arguments = [str(GAMESERVER)]
-    configuration.server_settings = {"empty_timeout": 60}
-    configuration.spawn_timeout = 20
-    configuration.save()
-    return configuration
 
 
 @pytest.fixture

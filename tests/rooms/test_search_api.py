@@ -15,6 +15,8 @@ pytestmark = pytest.mark.django_db
 URL = "/rooms/demo/1.0/default"
 FRANKFURT_IP = FRANKFURT.replace("0/24", "10")
 
+UNSTORABLE = "Strings may not contain NUL characters or unpaired surrogates."
+
 
 def body(room, players):
     return {
@@ -157,6 +159,12 @@ def test_search_default_page_is_rooms_page_default(api, configuration, version, 
                 ]
             },
         ),
+        # A filter no database can compare was a 500 (PostgreSQL: every case; SQLite: the surrogate);
+        # one nested beyond Python's recursion limit was a 500 on both.
+        ({"settings": '{"a": "\\ud800"}'}, {"settings": [UNSTORABLE]}),
+        ({"settings": '{"\\ud83d": 1}'}, {"settings": [UNSTORABLE]}),
+        ({"settings": '{"a": NaN}'}, {"settings": ["Not valid JSON: NaN is not valid JSON."]}),
+        ({"settings": "[" * 2000 + "]" * 2000}, {"settings": ["Not valid JSON: nested deeper than 32 levels."]}),
     ],
 )
 def test_search_bad_arguments_are_400(api, configuration, version, region, args, fields):
@@ -193,6 +201,10 @@ def test_search_unknown_region_is_400(api, configuration, version, region):
         ("/rooms/nope/1.0/default", "unknown_game", "No game named 'nope'."),
         ("/rooms/demo/9.9/default", "unknown_version", "Game 'demo' has no version '9.9'."),
         ("/rooms/demo/1.0/nope", "unknown_configuration", "Game 'demo' has no game server configuration 'nope'."),
+        # A NUL in the URL was a 500 on PostgreSQL, which cannot hold one.
+        ("/rooms/de%00mo/1.0/default", "unknown_game", "No game named 'de\x00mo'."),
+        ("/rooms/demo/%00/default", "unknown_version", "Game 'demo' has no version '\x00'."),
+        ("/rooms/demo/1.0/%00", "unknown_configuration", "Game 'demo' has no game server configuration '\x00'."),
     ],
 )
 def test_search_unknown_game_is_404(api, configuration, version, region, url, code, detail):
