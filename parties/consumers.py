@@ -200,6 +200,8 @@ class PartyConsumer(JsonRpcConsumer):
     # --- events from the channel layer (parties.events) ---
 
     async def party_message(self, event: dict[str, Any]) -> None:
+        if event.get("origin") == self.channel_name:
+            return  # its own join, already in its `party` call
         await self.send_request("message", {"message_type": event["message_type"], "payload": event["payload"]})
 
     async def party_closed(self, event: dict[str, Any]) -> None:

@@ -32,9 +32,15 @@ def _send_on_commit(group: str, event: dict[str, Any]) -> None:
     transaction.on_commit(send)
 
 
-def send_message(party_id: str, message_type: str, payload: Any) -> None:
-    """A `message` server call to every session of the party."""
-    _send_on_commit(party_group(party_id), {"type": "party.message", "message_type": message_type, "payload": payload})
+def send_message(party_id: str, message_type: str, payload: Any, *, origin: str | None = None) -> None:
+    """A `message` server call to every session of the party but the one whose channel is
+    `origin`. That session skips it on receipt rather than by joining the group later: the pub/sub
+    layer fans a message out to the process's sessions when Redis hands it back, so a session
+    added to the group just after the send still gets it."""
+    event = {"type": "party.message", "message_type": message_type, "payload": payload}
+    if origin:
+        event["origin"] = origin
+    _send_on_commit(party_group(party_id), event)
 
 
 async def send_message_now(party_id: str, message_type: str, payload: Any) -> None:

@@ -189,7 +189,7 @@ def session_open(*, party_id: str, account: str, channel_name: str, join: JoinRe
     member resumes its membership: it never counts twice)."""
     with transaction.atomic():
         party = _lock(party_id)
-        start = _join(party, account, join, resume=True) if join is not None else False
+        start = _join(party, account, join, resume=True, origin=channel_name) if join is not None else False
         PartySession.objects.create(party=party, account=account, channel_name=channel_name)
         _touch(party)
     return Opened(party.pk, start)
@@ -293,7 +293,9 @@ def party_join(*, party_id: str, account: str, join: JoinRequest) -> bool:
         return _join(party, account, join, resume=False)
 
 
-def _join(party: Party, account: str, join: JoinRequest, *, resume: bool) -> bool:
+def _join(party: Party, account: str, join: JoinRequest, *, resume: bool, origin: str | None = None) -> bool:
+    """Join `account`; `origin` is the channel of a session joining as it opens: it sees itself in
+    its `party` call, so its own `player_joined` is marked for it to drop."""
     if party.members.filter(account=account).exists():
         if not resume:
             raise Conflict("You already joined this party.", code="already_joined")
@@ -309,7 +311,7 @@ def _join(party: Party, account: str, join: JoinRequest, *, resume: bool) -> boo
             raise Conflict(f"The member check failed: {failure}", code="member_check_failed")
     PartyMember.objects.create(party=party, account=account, role=party.role_for(account), profile=join.profile)
     _touch(party)
-    events.send_message(party.pk, "player_joined", {"account": account, "profile": join.profile})
+    events.send_message(party.pk, "player_joined", {"account": account, "profile": join.profile}, origin=origin)
     return party.auto_start and len(members) + 1 >= party.max_members
 
 

@@ -56,7 +56,11 @@ def test_rooms_list_searches_settings_and_a_room_shows_its_slots_without_keys(op
     assert Slot.objects.get().key_hash.encode() not in page.content
 
 
-def test_terminating_rooms_asks_their_host_agent(operator, room):
+def test_terminating_rooms_asks_their_host_agent(operator, room, settings):
+    # This sync test sends and receives from short-lived event loops one after the other, which
+    # only a queueing layer can carry; the pub/sub Redis layer delivers to a channel while its
+    # loop listens, as a host session does (the process tests cover it).
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     layer = get_channel_layer()
     agent_channel = async_to_sync(layer.new_channel)()
     Host.objects.update(channel_name=agent_channel)
