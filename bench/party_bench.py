@@ -280,6 +280,8 @@ async def party_fanout(options: Options) -> list[Row]:
     sizes = fanout_sizes(options.quick)
     seconds = min(options.seconds, 5.0)
     setups = [PRODUCTION] if options.quick else COMPARED
+    if os.environ.get("BENCH_FANOUT_SETUPS"):  # e.g. "uvicorn:pubsub,daphne:pubsub,uvicorn:pubsub"
+        setups = [PartySetup(*item.split(":")) for item in os.environ["BENCH_FANOUT_SETUPS"].split(",")]
     for setup in setups:
         run = await fanout_run(setup, sizes, rate=FANOUT_TARGET, seconds=seconds)
         met = run.lost == 0 and run.duplicates == 0

@@ -214,6 +214,16 @@ def join_by_id_request(keys: list[str], room_ids: list[int]) -> RequestFn:
     return join
 
 
+def regions_request(keys: list[str]) -> RequestFn:
+    """The cheapest authenticated endpoint: what the framework and server cost per request."""
+
+    async def regions(connection: HttpConnection, client: int, number: int) -> int:
+        status, _ = await connection.request("GET", "/regions", token=keys[client % len(keys)])
+        return status
+
+    return regions
+
+
 def search_request(keys: list[str]) -> RequestFn:
     query = "/rooms" + GAME + "?" + urlencode({"settings": json.dumps(FILTER)})
 
@@ -323,6 +333,7 @@ async def servers(options: Options) -> list[Row]:
         seed_rooms(matching=1000, max_players=64)
         room_ids = list(Room.objects.values_list("pk", flat=True))
         requests = {
+            "GET /regions": regions_request(keys),
             "join by id": join_by_id_request(keys, room_ids),
             "search (1,000 rooms)": search_request(keys),
         }
