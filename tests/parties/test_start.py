@@ -138,9 +138,7 @@ async def test_a_member_banned_since_joining_gets_no_slot_and_the_others_start(s
 
 async def test_a_party_whose_every_member_is_banned_cannot_start(sessions, demo, running_room):
     party_id, [alice] = await party_with(sessions, "alice", max_members=3, room_filters={"map": "dust"})
-    await db(
-        Ban.objects.create, account="alice", reason="cheating", expires_at=timezone.now() + timedelta(days=1)
-    )
+    await db(Ban.objects.create, account="alice", reason="cheating", expires_at=timezone.now() + timedelta(days=1))
 
     reply = await alice.call("start_game")
 
