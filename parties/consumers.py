@@ -43,6 +43,35 @@ STARTED = 4411
 dispatcher = jsonrpc.Dispatcher()
 
 
+class Heartbeat:
+    """One task per process marks every live session of the process seen, in bulk: a task and a
+    timer per session would cost each of 10,000 sessions memory for nothing (bench/RESULTS.md, 5)."""
+
+    def __init__(self) -> None:
+        self.channels: set[str] = set()
+        self.task: asyncio.Task[None] | None = None
+
+    def add(self, channel_name: str) -> None:
+        self.channels.add(channel_name)
+        loop = asyncio.get_running_loop()
+        if self.task is None or self.task.done() or self.task.get_loop() is not loop:
+            self.task = loop.create_task(self.run())
+
+    def discard(self, channel_name: str) -> None:
+        self.channels.discard(channel_name)
+
+    async def run(self) -> None:
+        while self.channels:
+            await asyncio.sleep(session_heartbeat_seconds())
+            try:
+                await in_db(services.sessions_seen)(channel_names=list(self.channels))
+            except Exception:
+                logger.exception("Refreshing %d party sessions failed", len(self.channels))
+
+
+heartbeat = Heartbeat()
+
+
 def refusal_from(error: ApiError) -> SessionRefused:
     if error.fields:
         return bad_arguments(error.fields)
@@ -69,7 +98,6 @@ class PartyConsumer(JsonRpcConsumer):
     busy = False
     closing: tuple[int, str] | None = None
     worker: asyncio.Task[Any] | None = None
-    heartbeat: asyncio.Task[Any] | None = None
 
     def __init__(self, *args: Any, endpoint: str = "connect", **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -97,7 +125,7 @@ class PartyConsumer(JsonRpcConsumer):
         # The `party` call is the first message of every session: frames wait for the worker.
         await self.send_request("party", {"party_info": info})
         self.worker = asyncio.create_task(self.work())
-        self.heartbeat = asyncio.create_task(self.beat())
+        heartbeat.add(self.channel_name)
         if opened.start:
             self.start_later()
 
@@ -176,15 +204,6 @@ class PartyConsumer(JsonRpcConsumer):
         # Server messages are never waited for; an answer to one is simply dropped.
         self.pending.resolve(response)
 
-    async def beat(self) -> None:
-        interval = session_heartbeat_seconds()
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                await in_db(services.session_seen)(channel_name=self.channel_name)
-            except Exception:
-                logger.exception("Refreshing party session %s failed", self.channel_name)
-
     def start_later(self) -> None:
         """The join filled an auto-start party: start it, whatever becomes of this session."""
         services.in_background(auto_start(self.party_id or ""))
@@ -217,9 +236,9 @@ class PartyConsumer(JsonRpcConsumer):
         await self.end(STARTED, "The game started.")
 
     async def disconnect(self, code: int) -> None:
-        for task in (self.worker, self.heartbeat):
-            if task is not None:
-                task.cancel()
+        heartbeat.discard(self.channel_name)
+        if self.worker is not None:
+            self.worker.cancel()
         if self.party_id is None:
             return
         await self.channel_layer.group_discard(events.party_group(self.party_id), self.channel_name)

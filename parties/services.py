@@ -248,9 +248,14 @@ def _find_candidates(*, target: GameTarget, party_filter: dict, mine: Region | N
     return list(parties.values_list("pk", flat=True)[:FIND_CANDIDATES])
 
 
-def session_seen(*, channel_name: str) -> None:
-    """The session is still there (heartbeat)."""
-    PartySession.objects.filter(channel_name=channel_name).update(seen_at=timezone.now())
+SEEN_BATCH = 1000
+
+
+def sessions_seen(*, channel_names: list[str]) -> None:
+    """These sessions are still there (heartbeat): one update per batch of sessions."""
+    now = timezone.now()
+    for start in range(0, len(channel_names), SEEN_BATCH):
+        PartySession.objects.filter(channel_name__in=channel_names[start : start + SEEN_BATCH]).update(seen_at=now)
 
 
 def session_close(*, channel_name: str) -> tuple[str, str] | None:

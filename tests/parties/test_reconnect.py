@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+from datetime import timedelta
+
 import pytest
+from django.utils import timezone
 
 from parties import services
 from parties.models import Party, PartyMember, PartySession
@@ -90,3 +94,22 @@ async def test_a_watcher_dropping_changes_nothing(sessions, demo):
 
     await alice.silent()
     assert not await db(PartySession.objects.filter(account="carol").exists)
+
+
+async def test_open_sessions_are_marked_seen_and_a_closed_one_no_longer(sessions, demo, settings):
+    settings.PARTY_SESSION_HEARTBEAT_SECONDS = 0.05
+    long_ago = timezone.now() - timedelta(hours=1)
+    _, [_alice, bob] = await party_with(sessions, "alice", "bob", max_members=3)
+    await bob.disconnect()
+    await db(PartySession.objects.update, seen_at=long_ago)  # alice's row, and nothing else
+
+    async def refreshed() -> bool:
+        seen = await db(lambda: list(PartySession.objects.values_list("account", "seen_at")))
+        return [account for account, at in seen if at > long_ago] == ["alice"]
+
+    for _ in range(100):
+        if await refreshed():
+            break
+        await asyncio.sleep(0.02)
+    assert await refreshed()
+    assert await db(lambda: list(PartySession.objects.values_list("account", flat=True))) == ["alice"]
