@@ -589,5 +589,19 @@ def party_prune(*, older_than: timedelta, dry_run: bool = False) -> int:
     if dry_run:
         return abandoned.count()
     with transaction.atomic():
-        _, by_model = abandoned.delete()
+        # Locked, so a party someone touches meanwhile is either pruned before or kept after.
+        doomed = list(abandoned.select_for_update(of=("self",)).select_related("close_callback"))
+        closings = [
+            Closing(
+                callback=party.close_callback,
+                party=party.as_api(party.members.count()),
+                message=None,
+                reason="abandoned",
+            )
+            for party in doomed
+            if party.close_callback is not None
+        ]
+        _, by_model = Party.objects.filter(pk__in=[party.pk for party in doomed]).delete()
+    for closing in closings:  # the callbacks are slow outside calls: after the commit
+        _finish_close(closing)
     return by_model.get(Party._meta.label, 0)

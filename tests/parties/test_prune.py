@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from io import StringIO
 
@@ -7,7 +8,7 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from parties.models import Party, PartySession
+from parties.models import CloseCallback, Party, PartySession
 
 pytestmark = pytest.mark.django_db
 
@@ -43,6 +44,23 @@ def test_prune_parties_removes_only_parties_idle_and_unwatched(make_party, setti
     assert out.getvalue() == "Deleted 2 abandoned parties (idle for 3600 s).\n"
     assert set(Party.objects.values_list("pk", flat=True)) == {recent.pk, watched.pk}
     assert not Party.objects.filter(pk__in=[abandoned.pk, dead_session.pk]).exists()
+
+
+def test_prune_parties_tells_a_pruned_partys_close_callback(make_party, callback_server):
+    party = make_party(7200)
+    party.close_callback = CloseCallback.objects.create(name="lobby", url=callback_server.url, secret="s")
+    party.save()
+
+    call_command("prune_parties", stdout=StringIO())
+
+    assert not Party.objects.exists()
+    assert [json.loads(call["body"]) for call in callback_server.calls] == [
+        {
+            "party": {"id": party.pk, "num_members": 0, "max_members": 8, "settings": {}},
+            "message": None,
+            "reason": "abandoned",
+        }
+    ]
 
 
 def test_prune_parties_dry_run_deletes_nothing(make_party):
