@@ -36,9 +36,6 @@ class TokenUser:
     is_authenticated = True
     is_anonymous = False
 
-    def has_scopes(self, *required: str) -> bool:
-        return all(scope in self.scopes for scope in required)
-
     def missing_scopes(self, required: tuple[str, ...] | list[str]) -> list[str]:
         return [scope for scope in required if scope not in self.scopes]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension, OpenApiSerializerFieldExtension
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, inline_serializer
+from drf_spectacular.utils import OpenApiResponse, inline_serializer
 from rest_framework import serializers
 
 ErrorSchema = inline_serializer(
@@ -37,15 +37,6 @@ def error_responses(*statuses: int, **overrides: str) -> dict[int, OpenApiRespon
         status: OpenApiResponse(ErrorSchema, description=overrides.get(f"s{status}", STATUS_TEXT[status]))
         for status in statuses
     }
-
-
-ACCESS_TOKEN_PARAMETER = OpenApiParameter(
-    "access_token",
-    str,
-    OpenApiParameter.QUERY,
-    required=False,
-    description="The bearer token, for clients that cannot set the Authorization header.",
-)
 
 
 class JSONArgFieldExtension(OpenApiSerializerFieldExtension):

@@ -88,6 +88,7 @@ class JsonRpcConsumer(AsyncWebsocketConsumer):
     handlers (which get the consumer as their context) and in the app's services."""
 
     dispatcher: jsonrpc.Dispatcher
+    sent_requests = 0  # ids of the requests nobody waits for ("s1", "s2", ...)
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         # Channels' own dispatch first hops to the database thread (close_old_connections) for
@@ -135,8 +136,8 @@ class JsonRpcConsumer(AsyncWebsocketConsumer):
     async def send_request(self, method: str, params: Any = None) -> None:
         """Send a request whose answer nobody waits for (party server messages); the answer, if
         any, arrives with an id `pending` does not know and is dropped."""
-        self.fire_and_forget_ids = getattr(self, "fire_and_forget_ids", 0) + 1
-        await self.send_json(jsonrpc.request(method, params, id=f"s{self.fire_and_forget_ids}"))
+        self.sent_requests += 1
+        await self.send_json(jsonrpc.request(method, params, id=f"s{self.sent_requests}"))
 
     async def websocket_disconnect(self, message: dict[str, Any]) -> None:
         self.pending.cancel_all()
