@@ -79,6 +79,15 @@ def ban_headers(ban: Ban) -> dict[str, str]:
 # --- enforcement ---
 
 
+# The fast lane's check (gamemaster/fastlane.py): is there an active ban for this account or IP?
+# The same rule as Ban.objects.active() and find_bans; when one applies, the lane hands the
+# request to Django, whose views refuse it (and attach the IP) through find_bans.
+ACTIVE_BAN_SQL = """
+    SELECT 1 FROM bans_ban
+    WHERE lifted_at IS NULL AND expires_at > %(now)s AND (account = %(account)s::text OR ip = %(ip)s::inet)
+"""
+
+
 def find_bans(entries: list[tuple[str, str | None]]) -> dict[str, Ban]:
     """Active bans for each (account, ip), attaching the IP to a banned account's ban that has none yet.
 
@@ -87,7 +96,7 @@ def find_bans(entries: list[tuple[str, str | None]]) -> dict[str, Ban]:
     """
     if not entries:
         return {}
-    entries = [(account, _normal_ip(ip)) for account, ip in entries]
+    entries = [(account, normal_ip(ip)) for account, ip in entries]
     condition = Q(account__in={account for account, _ in entries})
     ips = {ip for _, ip in entries if ip}
     if ips:
@@ -101,7 +110,7 @@ def find_bans(entries: list[tuple[str, str | None]]) -> dict[str, Ban]:
     for ban in bans:
         by_account.setdefault(ban.account, ban)
         # The database may write an address its own way (PostgreSQL inet): compare one spelling.
-        ban_ip = _normal_ip(ban.ip)
+        ban_ip = normal_ip(ban.ip)
         if ban_ip:
             by_ip.setdefault(ban_ip, ban)
     refused: dict[str, Ban] = {}
@@ -115,7 +124,7 @@ def find_bans(entries: list[tuple[str, str | None]]) -> dict[str, Ban]:
     return refused
 
 
-def _normal_ip(ip: str | None) -> str | None:
+def normal_ip(ip: str | None) -> str | None:
     """One spelling per client address, the one stored on the ban, so that every way of writing it matches.
 
     A dual-stack socket reports an IPv4 client as ::ffff:a.b.c.d, and a link-local address carries the

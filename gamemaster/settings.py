@@ -131,6 +131,10 @@ GEOIP = {
 # --- Game Master behaviour -------------------------------------------------------------------
 CREATE_RATE = env_str("CREATE_RATE", "5/min")
 CREATE_MULTI_RATE = env_str("CREATE_MULTI_RATE", "120/min")
+# Join by id, quick-join and search answer their common case without Django's request cycle
+# (gamemaster/fastlane.py; PostgreSQL only), on a pool of this many connections per process.
+FAST_LANE = env_bool("FAST_LANE", True)
+FAST_LANE_POOL_SIZE = env_int("FAST_LANE_POOL_SIZE", 8)
 ROOMS_PAGE_DEFAULT = env_int("ROOMS_PAGE_DEFAULT", 100)
 ROOMS_PAGE_MAX = env_int("ROOMS_PAGE_MAX", 1000)
 PLAYERS_MAX_ACCOUNTS = env_int("PLAYERS_MAX_ACCOUNTS", 100)

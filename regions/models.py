@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
@@ -15,14 +16,18 @@ class RegionQuerySet(models.QuerySet["Region"]):
         return self.filter(is_default=True).first()
 
     def nearest(self, *, longitude: float, latitude: float) -> Region | None:
-        """The region closest by great-circle distance (regions are few: computed in Python)."""
-        best: Region | None = None
-        best_km = math.inf
-        for region in self:
-            km = region.distance_km(longitude=longitude, latitude=latitude)
-            if km < best_km:
-                best, best_km = region, km
-        return best
+        return nearest_region(self, longitude=longitude, latitude=latitude)
+
+
+def nearest_region(regions: Iterable[Region], *, longitude: float, latitude: float) -> Region | None:
+    """The region closest by great-circle distance, the first of equals (regions are few: computed in Python)."""
+    best: Region | None = None
+    best_km = math.inf
+    for region in regions:
+        km = region.distance_km(longitude=longitude, latitude=latitude)
+        if km < best_km:
+            best, best_km = region, km
+    return best
 
 
 class Region(models.Model):

@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from regions.geoip import get_locator
-from regions.models import Region
+from regions.models import Region, nearest_region
 
 
-def region_for_ip(ip: str | None) -> Region | None:
-    """The region nearest to the address's GeoIP location, else the default region."""
+def region_for_ip(ip: str | None, regions: Iterable[Region] | None = None) -> Region | None:
+    """The region nearest to the address's GeoIP location, else the default region.
+
+    `regions`: every region, in name order, for a caller that has read them already (the fast
+    lane reads them in its own query); by default they are read here."""
     location = get_locator().locate(ip) if ip else None
-    if location is not None:
-        longitude, latitude = location
-        nearest = Region.objects.nearest(longitude=longitude, latitude=latitude)
-        if nearest is not None:
-            return nearest
-    return Region.objects.default()
+    if regions is None:
+        if location is not None:
+            nearest = Region.objects.nearest(longitude=location[0], latitude=location[1])
+            if nearest is not None:
+                return nearest
+        return Region.objects.default()
+    regions = list(regions)
+    if location is not None and regions:
+        return nearest_region(regions, longitude=location[0], latitude=location[1])
+    return next((region for region in regions if region.is_default), None)

@@ -19,14 +19,18 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
+from django.db import connection
 from django.db.models import BooleanField, Expression, F, Q
 from rest_framework import serializers
 
 from gamemaster.args import JSONArgField
 from gamemaster.errors import BadArguments
+from rooms.models import Room
 
 COMPARISONS = ("=", "!=", ">", ">=", "<", "<=")
 FUNCS = (*COMPARISONS, "between", "in", "exists", "not_exists")
@@ -166,6 +170,25 @@ def settings_filter_q(filters: dict | None, *, field: str = "settings") -> Q:
     for path, func, operand in _conditions(filters):
         q &= Q(JsonCondition(F(field), path, func, operand))
     return q
+
+
+def settings_filter_sql(filters: dict | None) -> tuple[str, dict[str, Any]]:
+    """The filter as a WHERE fragment on `rooms_room`, for the fast lane's hand-written SQL:
+    exactly what Django sends for `settings_filter_q` (compiled by Django's own compiler), with
+    named parameters `filter_0`, `filter_1`... Compiled once per distinct filter."""
+    if not filters:
+        return "TRUE", {}
+    sql, params = _compiled_filter(json.dumps(filters, sort_keys=True))
+    return sql, dict(params)
+
+
+@lru_cache(maxsize=512)
+def _compiled_filter(canonical: str) -> tuple[str, tuple[tuple[str, Any], ...]]:
+    query = Room.objects.filter(settings_filter_q(json.loads(canonical))).query
+    sql, params = query.get_compiler(connection=connection).compile(query.where)
+    names = iter(f"filter_{index}" for index in range(len(params)))
+    named = re.sub(r"%([%s])", lambda found: "%%" if found.group(1) == "%" else f"%({next(names)})s", sql)
+    return named, tuple((f"filter_{index}", value) for index, value in enumerate(params))
 
 
 def _kind(value: Any) -> str:

@@ -7,16 +7,30 @@ from typing import Any
 from rooms.models import Room
 
 
+def record_body(
+    *, room_id: int, settings: dict, players: int, max_players: int, game_name: str, game_version: str
+) -> dict[str, Any]:
+    """The player-status record from plain values (the fast lane renders rows, not models)."""
+    return {
+        "id": str(room_id),
+        "settings": settings,
+        "players": players,
+        "max_players": max_players,
+        "game_name": game_name,
+        "game_version": game_version,
+    }
+
+
 def room_record(room: Room, players: int) -> dict[str, Any]:
     """The player-status record: a room without its location."""
-    return {
-        "id": str(room.pk),
-        "settings": room.settings,
-        "players": players,
-        "max_players": room.max_players,
-        "game_name": room.application.name,
-        "game_version": room.version.name,
-    }
+    return record_body(
+        room_id=room.pk,
+        settings=room.settings,
+        players=players,
+        max_players=room.max_players,
+        game_name=room.application.name,
+        game_version=room.version.name,
+    )
 
 
 def room_object(room: Room, players: int) -> dict[str, Any]:
@@ -26,7 +40,11 @@ def room_object(room: Room, players: int) -> dict[str, Any]:
 
 def room_joined(room: Room, players: int, *, slot_id: int, key: str) -> dict[str, Any]:
     """Join and create answers: the room object plus the caller's slot and key."""
-    return {**room_object(room, players), "slot": str(slot_id), "key": key}
+    return joined_body(room_object(room, players), slot_id=slot_id, key=key)
+
+
+def joined_body(room_object: dict[str, Any], *, slot_id: int, key: str) -> dict[str, Any]:
+    return {**room_object, "slot": str(slot_id), "key": key}
 
 
 def room_multi(room: Room, slots: dict[str, tuple[int, str]], banned: dict[str, Any] | None = None) -> dict[str, Any]:
