@@ -91,6 +91,9 @@ class FastLane:
     def __init__(self, app: Any, routes: list[Route]) -> None:
         self.app = app
         self.routes = routes
+        # Requests of the lane's routes answered here, and handed to Django (tests and operators read these).
+        self.answered = 0
+        self.handed_over = 0
         self._pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncConnectionPool] = (
             weakref.WeakKeyDictionary()
         )
@@ -104,8 +107,10 @@ class FastLane:
         body, more = await _read_body(receive)
         answer = None if more else await self._answer(scope, lane_route, url, body)
         if answer is None:
+            self.handed_over += 1
             await self.app(scope, _replay(body, more, receive), send)
             return
+        self.answered += 1
         payload = render_json(answer)
         headers = [*_HEADERS, (b"allow", lane_route.allow), (b"content-length", str(len(payload)).encode())]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
