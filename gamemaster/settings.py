@@ -135,6 +135,9 @@ CREATE_MULTI_RATE = env_str("CREATE_MULTI_RATE", "120/min")
 # (gamemaster/fastlane.py; PostgreSQL only), on a pool of this many connections per process.
 FAST_LANE = env_bool("FAST_LANE", True)
 FAST_LANE_POOL_SIZE = env_int("FAST_LANE_POOL_SIZE", 8)
+# How long the lane keeps games, versions, configurations and regions it read (an operator's edit
+# reaches the lane of other processes within this; its own process forgets at once).
+FAST_LANE_CACHE_SECONDS = env_float("FAST_LANE_CACHE_SECONDS", 2.0)
 ROOMS_PAGE_DEFAULT = env_int("ROOMS_PAGE_DEFAULT", 100)
 ROOMS_PAGE_MAX = env_int("ROOMS_PAGE_MAX", 1000)
 PLAYERS_MAX_ACCOUNTS = env_int("PLAYERS_MAX_ACCOUNTS", 100)
