@@ -52,8 +52,12 @@ class LaneRequest:
     body: Any  # the parsed JSON body, or None when there is none
 
 
+class RenderedJson(bytes):
+    """A body the handler has as JSON text already (written by PostgreSQL): sent as it is."""
+
+
 # A handler answers the request's body (200), or None: "not the common case, ask Django".
-Handler = Callable[[AsyncConnection, LaneRequest], Awaitable[dict[str, Any] | None]]
+Handler = Callable[[AsyncConnection, LaneRequest], Awaitable[dict[str, Any] | RenderedJson | None]]
 
 
 @dataclass(frozen=True)
@@ -111,7 +115,7 @@ class FastLane:
             await self.app(scope, _replay(body, more, receive), send)
             return
         self.answered += 1
-        payload = render_json(answer)
+        payload = answer if isinstance(answer, RenderedJson) else render_json(answer)
         headers = [*_HEADERS, (b"allow", lane_route.allow), (b"content-length", str(len(payload)).encode())]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": payload})
@@ -125,7 +129,9 @@ class FastLane:
                     return lane_route, matched.groupdict()
         return None
 
-    async def _answer(self, scope: dict, lane_route: Route, url: dict[str, str], body: bytes) -> dict | None:
+    async def _answer(
+        self, scope: dict, lane_route: Route, url: dict[str, str], body: bytes
+    ) -> dict[str, Any] | RenderedJson | None:
         request = _lane_request(scope, lane_route, url, body)
         if request is None:
             return None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rooms.models import Room
+from rooms.models import PLAYERS_SQL, Room
 
 
 def record_body(
@@ -31,6 +31,22 @@ def room_record(room: Room, players: int) -> dict[str, Any]:
         game_name=room.application.name,
         game_version=room.version.name,
     )
+
+
+# room_object as PostgreSQL writes it (JSON text), for the fast lane's search page
+# (rooms/fastlane.py): the same shape, tested equal to the view's. On `rooms_room` joined to
+# `hosts_host`; parameters: game_name, game_version, now (rooms.models.PLAYERS_SQL).
+ROOM_OBJECT_SQL = f"""
+    json_build_object(
+        'id', rooms_room.id::text,
+        'settings', rooms_room.settings,
+        'players', {PLAYERS_SQL},
+        'max_players', rooms_room.max_players,
+        'game_name', %(game_name)s::text,
+        'game_version', %(game_version)s::text,
+        'location', json_build_object('host', coalesce(hosts_host.address, ''), 'ports', rooms_room.ports)
+    )::text
+"""
 
 
 def room_object(room: Room, players: int) -> dict[str, Any]:

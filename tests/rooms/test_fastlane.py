@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from bans.models import Ban
 from gamemaster.asgi import application, http_app
-from rooms.models import Room, Slot, hash_secret
+from rooms.models import GameServerConfiguration, Room, Slot, hash_secret
 from tests.asgi import Answer, call
 from tests.geoip import FRANKFURT
 from tests.rooms.factories import add_slots, make_room
@@ -339,3 +339,43 @@ async def test_other_routes_and_sqlite_go_to_django(configuration, version, regi
 
     assert regions.status == 200
     assert joined_by_view.status == 200
+
+
+# --- what the lane keeps ---
+
+
+async def test_an_edit_in_this_process_reaches_the_lane_at_once(configuration, version, region, eu, geoip):
+    room = await sync_to_async(make_room)(configuration, version, region)
+    await through_lane("POST", f"/rooms/demo/{room.pk}/join")  # the lane has read the game and regions
+
+    configuration.reservation_ttl = 90
+    await configuration.asave()
+    joined_after_edit = await through_lane("POST", f"/rooms/demo/{room.pk}/join", account="bob")
+    nearer = await sync_to_async(make_room)(configuration, version, eu)
+    from_frankfurt = await through_lane("POST", QUICK, account="carol", ip=FRANKFURT_IP, body={})
+
+    slot = await slot_of(joined_after_edit)
+    assert timedelta(seconds=89) < slot.expires_at - timezone.now() <= timedelta(seconds=90)
+    assert from_frankfurt.json()["id"] == str(nearer.pk)
+
+
+async def test_an_edit_by_another_process_reaches_the_lane_within_its_cache_time(
+    configuration, version, region, settings
+):
+    room = await sync_to_async(make_room)(configuration, version, region, max_players=8)
+    quick = {"body": {"auto_create": False}}
+    await through_lane("POST", QUICK, **quick)
+
+    @sync_to_async
+    def edit_elsewhere(ttl: int) -> None:  # no signal reaches this process: as another master's edit
+        GameServerConfiguration.objects.filter(pk=configuration.pk).update(reservation_ttl=ttl)
+
+    await edit_elsewhere(90)
+    kept = await slot_of(await through_lane("POST", QUICK, account="bob", **quick))
+    settings.FAST_LANE_CACHE_SECONDS = 0
+    await edit_elsewhere(120)
+    reread = await slot_of(await through_lane("POST", QUICK, account="carol", **quick))
+
+    assert kept.expires_at - timezone.now() <= timedelta(seconds=30)
+    assert timedelta(seconds=119) < reread.expires_at - timezone.now() <= timedelta(seconds=120)
+    assert {kept.room_id, reread.room_id} == {room.pk}
