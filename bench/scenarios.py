@@ -38,7 +38,8 @@ class Setup:
 
     @property
     def label(self) -> str:
-        return f"{self.server} x{self.processes}, {self.database} connections"
+        extra = "".join(f", {name}={value}" for name, value in self.extra_env)
+        return f"{self.server} x{self.processes}, {self.database} connections{extra}"
 
     def env(self) -> dict[str, str]:
         options = {"pool": "pool=true", "persistent": "conn_max_age=600&conn_health_checks=true", "per-request": ""}
@@ -314,9 +315,12 @@ async def search(options: Options) -> list[Row]:
 
 # --- choosing the production setup -----------------------------------------------------------
 
+# Per-request connections (Django's default) were compared before and lost to the pool by 2x
+# (RESULTS.md, runs of 21:26 and 22:12); the lane's own figure is the pool row against the
+# FAST_LANE=false row.
 COMPARED = [
-    Setup("uvicorn", 2, "per-request"),
     Setup("uvicorn", 2, "pool"),
+    Setup("uvicorn", 2, "pool", (("FAST_LANE", "false"),)),
     Setup("daphne", 2, "pool"),
     Setup("gunicorn", 2, "persistent"),
 ]
@@ -329,7 +333,7 @@ async def servers(options: Options) -> list[Row]:
     rows: list[Row] = []
     keys = tokens(64)
     seconds = min(options.seconds, 3.0)
-    for setup in COMPARED[1:2] if options.quick else COMPARED:
+    for setup in COMPARED[:1] if options.quick else COMPARED:
         seed_rooms(matching=1000, max_players=64)
         room_ids = list(Room.objects.values_list("pk", flat=True))
         requests = {
