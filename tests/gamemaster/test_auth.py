@@ -154,3 +154,22 @@ def test_issue_token_prints_only_a_token_with_the_scopes(settings):
 def test_issue_token_refuses_bad_arguments(args, message):
     with pytest.raises(CommandError, match=message):
         call_command("issue_token", *args, stdout=StringIO())
+
+
+def test_a_remembered_token_still_expires_on_time(api, region, make_token, monkeypatch):
+    token = make_token(ttl=60)
+    assert get_regions(api, token).status_code == 200  # verified once, then remembered
+
+    later = time.time() + 61
+    monkeypatch.setattr(time, "time", lambda: later)
+
+    assert_invalid_token(get_regions(api, token), "The token has expired.")
+
+
+def test_a_remembered_token_is_checked_again_when_the_secret_changes(api, region, make_token, settings):
+    token = make_token()
+    assert get_regions(api, token).status_code == 200
+
+    settings.TOKEN_SECRET = "another-secret-" * 4
+
+    assert_invalid_token(get_regions(api, token), "The token is not valid")
