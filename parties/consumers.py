@@ -128,9 +128,11 @@ class PartyConsumer(JsonRpcConsumer):
             await self.groups_join(early)
         try:
             opened = await events.in_db_then_send(self.open)(serializer, ip, party_id=early)
-        except (SessionRefused, ApiError) as error:
+        except BaseException as error:
             if early is not None:
-                await self.groups_leave(early)
+                await self.groups_leave(early)  # whatever went wrong, no group keeps this channel
+            if not isinstance(error, SessionRefused | ApiError):
+                raise
             await self.refuse(error if isinstance(error, SessionRefused) else refusal_from(error))
             return
         info, self.change = opened.info, opened.change
