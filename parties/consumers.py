@@ -11,7 +11,7 @@ import asyncio
 import logging
 from typing import Any
 
-from bans.services import Banned, find_bans
+from bans.services import Banned
 from gamemaster import jsonrpc
 from gamemaster.errors import ApiError
 from gamemaster.net import scope_ip
@@ -174,7 +174,7 @@ class PartyConsumer(JsonRpcConsumer):
     def open(self, serializer: Any, ip: str | None, *, party_id: str | None) -> services.Opened:
         """Refuse banned accounts, then open the session (in the database thread); `party_id` is
         the party to connect to or to create (None: find one)."""
-        ban = find_bans([(self.account, ip)]).get(self.account)
+        ban = services.session_ban(account=self.account, ip=ip)
         if ban is not None:
             raise refusal_from(Banned(ban))
         if self.endpoint == "connect":
