@@ -11,7 +11,7 @@ import asyncio
 import logging
 from typing import Any
 
-from bans.services import Banned, find_bans
+from bans.services import Banned
 from gamemaster import jsonrpc
 from gamemaster.errors import ApiError
 from gamemaster.net import scope_ip
@@ -24,7 +24,7 @@ from gamemaster.sockets import (
     refusals,
 )
 from parties import events, services
-from parties.models import session_heartbeat_seconds
+from parties.models import new_party_id, session_heartbeat_seconds
 from parties.serializers import (
     CreateSessionArgs,
     FindSessionArgs,
@@ -94,6 +94,7 @@ class PartyConsumer(JsonRpcConsumer):
 
     party_id: str | None = None
     account: str = ""
+    change = 0  # the party's change its `party` call showed (Party.changes)
     ended = False
     busy = False
     closing: tuple[int, str] | None = None
@@ -106,22 +107,45 @@ class PartyConsumer(JsonRpcConsumer):
     async def connect(self) -> None:
         self.frames: asyncio.Queue[str | bytes] = asyncio.Queue()
         try:
-            opened = await self.open()
+            serializer, ip = self.arguments()
         except SessionRefused as refusal:
             await self.refuse(refusal)
             return
-        except ApiError as error:
-            await self.refuse(refusal_from(error))
-            return
-        self.party_id = opened.party_id
-        await self.channel_layer.group_add(events.party_group(opened.party_id), self.channel_name)
-        await self.channel_layer.group_add(events.account_group(opened.party_id, self.account), self.channel_name)
-        await self.accept()
+        # When the party's id is known before the open (connect; create chooses the new party's
+        # id), the session joins the party's groups first: then it hears everything said after the
+        # open's transaction, and its `party` call is what that transaction read, in one database
+        # hop. A found party is known only after the open: its groups are joined then, and the
+        # party read again (bench/RESULTS.md, scenario 5).
+        if self.endpoint == "create":
+            early: str | None = new_party_id()
+        elif self.endpoint == "connect":
+            early = self.scope["url_route"]["kwargs"]["party_id"]
+        else:
+            early = None
+        if early is not None and not events.can_name_groups(early):
+            early = None  # no party has such an id: the open refuses it
+        if early is not None:
+            await self.groups_join(early)
         try:
-            info = await in_db(lambda: services.party_info(services.party_get(party_id=opened.party_id)))()
-        except ApiError:
-            await self.end(CLOSED, "The party is closed.")
+            opened = await events.in_db_then_send(self.open)(serializer, ip, party_id=early)
+        except BaseException as error:
+            if early is not None:
+                await self.groups_leave(early)  # whatever went wrong, no group keeps this channel
+            if not isinstance(error, SessionRefused | ApiError):
+                raise
+            await self.refuse(error if isinstance(error, SessionRefused) else refusal_from(error))
             return
+        info, self.change = opened.info, opened.change
+        if early is None:
+            await self.groups_join(opened.party_id)
+        self.party_id = opened.party_id
+        await self.accept()
+        if early is None:
+            try:
+                info, self.change = await in_db(services.session_party)(party_id=opened.party_id)
+            except ApiError:
+                await self.end(CLOSED, "The party is closed.")
+                return
         # The `party` call is the first message of every session: frames wait for the worker.
         await self.send_request("party", {"party_info": info})
         self.worker = asyncio.create_task(self.work())
@@ -129,14 +153,11 @@ class PartyConsumer(JsonRpcConsumer):
         if opened.start:
             self.start_later()
 
-    async def open(self) -> services.Opened:
-        """Authenticate, read the arguments, refuse banned accounts, then open the session."""
+    def arguments(self) -> tuple[Any, str | None]:
+        """Authenticate (`self.account`) and read the arguments: (valid serializer, caller's IP)."""
         scopes = ["party_create"] if self.endpoint == "create" else ["party"]
-        user = authenticate_scope(self.scope, scopes)
-        self.account = user.account
+        self.account = authenticate_scope(self.scope, scopes).account
         args = query_args(self.scope)
-        ip = scope_ip(self.scope)
-        kwargs = self.scope["url_route"]["kwargs"]
         serializer: Any
         if self.endpoint == "create":
             serializer = CreateSessionArgs(data=args)
@@ -144,39 +165,53 @@ class PartyConsumer(JsonRpcConsumer):
             serializer = FindSessionArgs(data=args)
         else:
             serializer = JoinArgs(data=args)
-        if not await in_db(serializer.is_valid)():
+        if not serializer.is_valid():
             raise bad_arguments(serializer.errors)
         if self.endpoint == "find" and serializer.validated_data["auto_create"]:
             authenticate_scope(self.scope, ["party", "party_create"])
-        ban = (await in_db(find_bans)([(user.account, ip)])).get(user.account)
+        return serializer, scope_ip(self.scope)
+
+    def open(self, serializer: Any, ip: str | None, *, party_id: str | None) -> services.Opened:
+        """Refuse banned accounts, then open the session (in the database thread); `party_id` is
+        the party to connect to or to create (None: find one)."""
+        ban = services.session_ban(account=self.account, ip=ip)
         if ban is not None:
             raise refusal_from(Banned(ban))
         if self.endpoint == "connect":
-            return await in_db(services.session_open)(
-                party_id=kwargs["party_id"],
-                account=user.account,
+            return services.session_open(
+                party_id=party_id or self.scope["url_route"]["kwargs"]["party_id"],
+                account=self.account,
                 channel_name=self.channel_name,
                 join=serializer.join(),
             )
-        target = await in_db(game_target)(**kwargs)
+        target = game_target(**self.scope["url_route"]["kwargs"])
         if self.endpoint == "create":
-            return await in_db(services.session_create)(
+            return services.session_create(
                 target=target,
-                account=user.account,
+                account=self.account,
                 ip=ip,
                 options=serializer.options(),
                 channel_name=self.channel_name,
                 join=serializer.join(),
+                party_id=party_id,
             )
-        return await in_db(services.session_find)(
+        return services.session_find(
             target=target,
             party_filter=serializer.validated_data["party_filter"],
-            account=user.account,
+            account=self.account,
             ip=ip,
             channel_name=self.channel_name,
             join=serializer.join(),
             create=serializer.create_options(),
         )
+
+    async def groups_join(self, party_id: str) -> None:
+        await self.channel_layer.group_add(events.party_group(party_id), self.channel_name)
+        await self.channel_layer.group_add(events.account_group(party_id, self.account), self.channel_name)
+
+    async def groups_leave(self, party_id: str) -> None:
+        await self.channel_layer.group_discard(events.party_group(party_id), self.channel_name)
+        await self.channel_layer.group_discard(events.account_group(party_id, self.account), self.channel_name)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         frame = text_data if text_data is not None else bytes_data
@@ -219,18 +254,21 @@ class PartyConsumer(JsonRpcConsumer):
     # --- events from the channel layer (parties.events) ---
 
     async def party_message(self, event: dict[str, Any]) -> None:
-        if event.get("origin") == self.channel_name:
-            return  # its own join, already in its `party` call
+        if self.party_id is None:
+            return  # refused after joining the groups early (`connect`)
+        change = event.get("change")  # None: `custom`, which changes nothing
+        if change is not None and change <= self.change:
+            return  # already in its `party` call (its own join among them)
         await self.send_request("message", {"message_type": event["message_type"], "payload": event["payload"]})
 
     async def party_closed(self, event: dict[str, Any]) -> None:
-        if self.ended or self.account in event["started"]:
+        if self.party_id is None or self.ended or self.account in event["started"]:
             return  # a started member's sessions get their own game_started instead
         await self.send_request("message", {"message_type": "party_closed", "payload": event["message"]})
         await self.end(CLOSED, "The party is closed.")
 
     async def party_started(self, event: dict[str, Any]) -> None:
-        if self.ended:
+        if self.party_id is None or self.ended:
             return
         await self.send_request("message", {"message_type": "game_started", "payload": event["payload"]})
         await self.end(STARTED, "The game started.")
@@ -241,8 +279,7 @@ class PartyConsumer(JsonRpcConsumer):
             self.worker.cancel()
         if self.party_id is None:
             return
-        await self.channel_layer.group_discard(events.party_group(self.party_id), self.channel_name)
-        await self.channel_layer.group_discard(events.account_group(self.party_id, self.account), self.channel_name)
+        await self.groups_leave(self.party_id)
         lost = await in_db(services.session_close)(channel_name=self.channel_name)
         if lost is not None:
             services.member_check_later(party_id=lost[0], account=lost[1])
@@ -270,7 +307,7 @@ async def send_message(session: PartyConsumer, params: dict[str, Any]) -> str:
 @refusals
 async def join_party(session: PartyConsumer, params: dict[str, Any]) -> str:
     join = services.JoinRequest(profile=params["member_profile"], check_members=params["check_members"])
-    if await in_db(services.party_join)(party_id=session.party_id, account=session.account, join=join):
+    if await events.in_db_then_send(services.party_join)(party_id=session.party_id, account=session.account, join=join):
         session.start_later()
     return "OK"
 

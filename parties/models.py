@@ -106,6 +106,9 @@ class Party(models.Model):
     created_by = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     last_activity_at = models.DateTimeField(default=timezone.now)
+    changes = models.PositiveBigIntegerField(
+        default=0, editable=False, help_text="Counts the changes told to its sessions (each event carries its number)."
+    )
 
     objects = PartyQuerySet.as_manager()
 
