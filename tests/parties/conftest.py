@@ -15,6 +15,7 @@ from channels.testing import WebsocketCommunicator
 
 from gamemaster.asgi import application
 from parties import services
+from parties.models import Party, PartyMember
 
 TIMEOUT = 5
 GAME = "demo/1.0/default"
@@ -134,6 +135,17 @@ class SessionClosed(Exception):
         super().__init__(f"closed {code}: {reason}")
         self.code = code
         self.reason = reason
+
+
+@pytest.fixture
+def party(region: Any, version: Any, configuration: Any) -> Party:
+    """An open party of 3 led by alice that does not start by itself (some modules define their own)."""
+    party = Party.objects.create(
+        application=configuration.application, version=version, configuration=configuration, region=region,
+        max_members=3, auto_start=False, created_by="alice",
+    )  # fmt: skip
+    PartyMember.objects.create(party=party, account="alice", role=1000)
+    return party
 
 
 @pytest.fixture(autouse=True)

@@ -16,16 +16,6 @@ from parties.services import JoinRequest, _start_begin, party_join
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
-@pytest.fixture
-def party(region, version, configuration):
-    party = Party.objects.create(
-        application=configuration.application, version=version, configuration=configuration, region=region,
-        max_members=3, auto_start=False, created_by="alice",
-    )  # fmt: skip
-    PartyMember.objects.create(party=party, account="alice", role=1000)
-    return party
-
-
 def race(calls: list[Callable[[], Any]]) -> list[Any]:
     """Run the calls at once; each one's result or the ApiError it raised."""
     barrier = threading.Barrier(len(calls))

@@ -12,16 +12,6 @@ from parties.models import Party, PartyMember, PartySession
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
 
-@pytest.fixture
-def party(region, version, configuration):
-    party = Party.objects.create(
-        application=configuration.application, version=version, configuration=configuration, region=region,
-        max_members=3, auto_start=False, created_by="alice",
-    )  # fmt: skip
-    PartyMember.objects.create(party=party, account="alice", role=1000)
-    return party
-
-
 def test_opening_a_joining_session_takes_four_statements_in_its_transaction(party, django_assert_num_queries):
     # BEGIN, lock (and touch) the party, read its members, insert the member and the session, COMMIT.
     with django_assert_num_queries(6):

@@ -60,3 +60,16 @@ def add_slots(
         slot.save()
         made.append((slot, key))
     return made
+
+
+def room_body(room: Room, players: int) -> dict[str, Any]:
+    """The room object the API answers (search; join answers add `slot` and `key`)."""
+    return {
+        "id": str(room.pk),
+        "settings": room.settings,
+        "players": players,
+        "max_players": room.max_players,
+        "game_name": "demo",
+        "game_version": "1.0",
+        "location": {"host": room.host.address, "ports": room.ports},
+    }

@@ -21,7 +21,7 @@ from gamemaster.asgi import application, http_app
 from rooms.models import GameServerConfiguration, Room, Slot, hash_secret
 from tests.asgi import Answer, call
 from tests.geoip import FRANKFURT
-from tests.rooms.factories import add_slots, make_room
+from tests.rooms.factories import add_slots, make_room, room_body
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -71,17 +71,7 @@ def without_slot(body: dict) -> dict:
 
 
 def joined(room: Room, players: int, slot: Slot, key: str) -> dict:
-    return {
-        "id": str(room.pk),
-        "settings": room.settings,
-        "players": players,
-        "max_players": room.max_players,
-        "game_name": "demo",
-        "game_version": "1.0",
-        "location": {"host": room.host.address, "ports": room.ports},
-        "slot": str(slot.pk),
-        "key": key,
-    }
+    return {**room_body(room, players), "slot": str(slot.pk), "key": key}
 
 
 # --- join by id ---
@@ -264,17 +254,7 @@ async def test_search_is_answered_by_the_lane_as_the_view_answers(configuration,
     answer = await through_lane("GET", SEARCH, query=query, ip=FRANKFURT_IP)
     not_full = await through_lane("GET", SEARCH, query={**query, "show_full": "false", "limit": "1"}, ip=FRANKFURT_IP)
 
-    def listed(room, players):
-        return {
-            "id": str(room.pk),
-            "settings": room.settings,
-            "players": players,
-            "max_players": room.max_players,
-            "game_name": "demo",
-            "game_version": "1.0",
-            "location": {"host": room.host.address, "ports": room.ports},
-        }
-
+    listed = room_body
     assert answer.status == 200
     # Mine first, then fuller first by the stored count (3 for the stale room), players exact.
     assert answer.json() == {"rooms": [listed(mine, 0), listed(stale, 0), listed(full, 2)]}

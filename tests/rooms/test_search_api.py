@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from rooms.models import Room, Slot
 from tests.geoip import FRANKFURT
-from tests.rooms.factories import add_slots, make_room
+from tests.rooms.factories import add_slots, make_room, room_body
 
 pytestmark = pytest.mark.django_db
 URL = "/rooms/demo/1.0/default"
@@ -18,16 +18,7 @@ FRANKFURT_IP = FRANKFURT.replace("0/24", "10")
 UNSTORABLE = "Strings may not contain NUL characters or unpaired surrogates."
 
 
-def body(room, players):
-    return {
-        "id": str(room.pk),
-        "settings": room.settings,
-        "players": players,
-        "max_players": room.max_players,
-        "game_name": "demo",
-        "game_version": "1.0",
-        "location": {"host": room.host.address, "ports": room.ports},
-    }
+body = room_body
 
 
 def search(api, url=URL, ip="127.0.0.1", **args):
