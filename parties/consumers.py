@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from typing import Any
 
 from bans.services import Banned
@@ -98,6 +99,10 @@ class PartyConsumer(JsonRpcConsumer):
     ended = False
     busy = False
     closing: tuple[int, str] | None = None
+    listening = False  # frames are handled once the `party` call went out
+    # Client frames wait here for the worker task, which runs only while there are frames: an
+    # idle session holds neither a task nor a queue (10,000 idle sessions, bench/RESULTS.md, 5).
+    frames: deque[str | bytes] | None = None
     worker: asyncio.Task[Any] | None = None
 
     def __init__(self, *args: Any, endpoint: str = "connect", **kwargs: Any) -> None:
@@ -105,7 +110,6 @@ class PartyConsumer(JsonRpcConsumer):
         self.endpoint = endpoint
 
     async def connect(self) -> None:
-        self.frames: asyncio.Queue[str | bytes] = asyncio.Queue()
         try:
             serializer, ip = self.arguments()
         except SessionRefused as refusal:
@@ -146,9 +150,9 @@ class PartyConsumer(JsonRpcConsumer):
             except ApiError:
                 await self.end(CLOSED, "The party is closed.")
                 return
-        # The `party` call is the first message of every session: frames wait for the worker.
+        # The `party` call is the first message of every session: frames are handled after it.
         await self.send_request("party", {"party_info": info})
-        self.worker = asyncio.create_task(self.work())
+        self.listening = True
         heartbeat.add(self.channel_name)
         if opened.start:
             self.start_later()
@@ -215,12 +219,18 @@ class PartyConsumer(JsonRpcConsumer):
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         frame = text_data if text_data is not None else bytes_data
-        if frame is not None and self.worker is not None:
-            self.frames.put_nowait(frame)
+        if frame is None or not self.listening or self.ended:
+            return
+        if self.frames is None:
+            self.frames = deque()
+        self.frames.append(frame)
+        if self.worker is None or self.worker.done():
+            self.worker = asyncio.create_task(self.work())
 
     async def work(self) -> None:
-        while True:
-            frame = await self.frames.get()
+        """Handle the queued frames one at a time, in order, then end until the next frame."""
+        while self.frames:
+            frame = self.frames.popleft()
             if self.ended:
                 return  # closed: frames still queued get no answer
             self.busy = True
@@ -234,6 +244,7 @@ class PartyConsumer(JsonRpcConsumer):
                 # A close that arrived while this frame was handled waited for its answer.
                 await self.close(code=self.closing[0], reason=self.closing[1])
                 return
+        self.frames = None
 
     def answered(self, response: jsonrpc.Response) -> None:
         # Server messages are never waited for; an answer to one is simply dropped.
