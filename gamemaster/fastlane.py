@@ -95,7 +95,7 @@ class FastLane:
     def __init__(self, app: Any, routes: list[Route]) -> None:
         self.app = app
         self.routes = routes
-        # Requests of the lane's routes answered here, and handed to Django (tests and operators read these).
+        # Requests of the lane's routes answered here and handed to Django (the tests read these).
         self.answered = 0
         self.handed_over = 0
         self._pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncConnectionPool] = (

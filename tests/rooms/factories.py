@@ -62,8 +62,8 @@ def add_slots(
     return made
 
 
-def room_body(room: Room, players: int) -> dict[str, Any]:
-    """The room object the API answers (search; join answers add `slot` and `key`)."""
+def room_record(room: Room, players: int) -> dict[str, Any]:
+    """The player-status record the API answers: a room without its location."""
     return {
         "id": str(room.pk),
         "settings": room.settings,
@@ -71,5 +71,9 @@ def room_body(room: Room, players: int) -> dict[str, Any]:
         "max_players": room.max_players,
         "game_name": "demo",
         "game_version": "1.0",
-        "location": {"host": room.host.address, "ports": room.ports},
     }
+
+
+def room_body(room: Room, players: int) -> dict[str, Any]:
+    """The room object the API answers (search; join answers add `slot` and `key`)."""
+    return {**room_record(room, players), "location": {"host": room.host.address, "ports": room.ports}}

@@ -10,7 +10,7 @@ from django.utils import timezone
 from bans.models import Ban
 from rooms.models import Room, Slot, hash_secret
 from tests.geoip import FRANKFURT
-from tests.rooms.factories import add_slots, make_room, room_body
+from tests.rooms.factories import add_slots, make_room, room_body, room_record
 
 pytestmark = pytest.mark.django_db
 QUICK = "/join/demo/1.0/default"
@@ -22,15 +22,7 @@ def joined(room, players, slot):
     return {**room_body(room, players), "slot": str(slot.pk), "key": slot.key}
 
 
-def record(room, players):
-    return {
-        "id": str(room.pk),
-        "settings": room.settings,
-        "players": players,
-        "max_players": room.max_players,
-        "game_name": "demo",
-        "game_version": "1.0",
-    }
+record = room_record
 
 
 def the_slot(response, account="alice"):
