@@ -42,11 +42,13 @@ from rooms.models import (
 from rooms.render import ROOM_OBJECT_SQL, joined_body, record_body
 from rooms.serializers import QuickJoinArgs, SearchArgs
 
-# The answer's columns, from `room` (rooms_room r and its joins) and `slot` (the inserted row).
+# The answer's columns, from `room` (the locked room and its joins) and `slot` (the inserted row):
+# no row when no room was found; a row without a slot id when the room was found but no slot went
+# in (a stale count, no place, a ban), which is the view's to answer.
 _ANSWER = """
     SELECT slot.id, room.id, room.settings, room.slot_count + 1, room.max_players,
            room.game_name, room.game_version, room.address, room.ports
-    FROM room, slot
+    FROM room LEFT JOIN slot ON TRUE
 """
 
 _INSERT_SLOT = f"""
@@ -54,43 +56,48 @@ _INSERT_SLOT = f"""
     SELECT room.id, %(account)s::text, '{Slot.RESERVED}', %(key_hash)s,
            %(now)s + make_interval(secs => room.reservation_ttl), %(now)s, '{{}}'::jsonb
     FROM room
-    WHERE room.slot_count < room.max_players AND NOT EXISTS ({ACTIVE_BAN_SQL})
+    WHERE room.fresh AND room.slot_count < room.max_players AND NOT EXISTS ({ACTIVE_BAN_SQL})
     RETURNING id
 """
 
-# Join by id: lock the room if it runs, belongs to the game and its count is exact, then insert
-# the slot if there is a place and no ban applies, all in one statement (one round trip).
+# A room's stored count is exact while none of its reservations has expired (`fresh`); a stale
+# room is the view's to count (rooms.matchmaking.players_locked): no slot is inserted in it here.
+_FRESH = "(rooms_room.next_expiry IS NULL OR rooms_room.next_expiry > %(now)s) AS fresh"
+
+# Join by id: lock the room if it runs and belongs to the game, then insert the slot if its count
+# is exact, there is a place and no ban applies, all in one statement (one round trip).
 JOIN_BY_ID = f"""
     WITH room AS (
         SELECT r.id, r.settings, r.max_players, r.ports, r.slot_count, c.reservation_ttl,
-               a.name AS game_name, v.name AS game_version, h.address
+               a.name AS game_name, v.name AS game_version, h.address, {_FRESH.replace("rooms_room.", "r.")}
         FROM rooms_room r
         JOIN rooms_application a ON a.id = r.application_id
         JOIN rooms_applicationversion v ON v.id = r.version_id
         JOIN rooms_gameserverconfiguration c ON c.id = r.configuration_id
         LEFT JOIN hosts_host h ON h.id = r.host_id
         WHERE r.id = %(room_id)s AND a.name = %(game)s AND r.state = '{Room.RUNNING}'
-          AND (r.next_expiry IS NULL OR r.next_expiry > %(now)s)
         FOR UPDATE OF r
     ), slot AS ({_INSERT_SLOT})
     {_ANSWER}
 """
 
 
-# Quick-join: the fullest running room of the pool that matches the filter and the region branch,
-# has a place and an exact count, locked without waiting for racing joiners (SKIP LOCKED); then
-# the slot, as join by id. {region} and {filter} are WHERE fragments on rooms_room.
+# Quick-join: the fullest running room of the pool that matches the filter and the region branch
+# and may have a place (the candidates of RoomQuerySet.with_free_places: a place by the exact
+# count, or a stale count), locked without waiting for racing joiners (SKIP LOCKED); then the slot,
+# as join by id (a stale room goes to the view, which picks the same room and counts it).
+# {region} and {filter} are WHERE fragments on rooms_room.
 QUICK_JOIN = f"""
     WITH room AS (
         SELECT rooms_room.id, rooms_room.settings, rooms_room.max_players, rooms_room.ports,
                rooms_room.slot_count, %(reservation_ttl)s AS reservation_ttl,
-               %(game_name)s::text AS game_name, %(game_version)s::text AS game_version, hosts_host.address
+               %(game_name)s::text AS game_name, %(game_version)s::text AS game_version, hosts_host.address,
+               {_FRESH}
         FROM rooms_room LEFT JOIN hosts_host ON hosts_host.id = rooms_room.host_id
         WHERE rooms_room.state = '{Room.RUNNING}'
           AND rooms_room.configuration_id = %(configuration)s AND rooms_room.version_id = %(version)s
           AND {{region}} AND {{filter}}
-          AND (rooms_room.next_expiry IS NULL OR rooms_room.next_expiry > %(now)s)
-          AND rooms_room.slot_count < rooms_room.max_players
+          AND (rooms_room.slot_count < rooms_room.max_players OR rooms_room.next_expiry <= %(now)s)
         ORDER BY rooms_room.slot_count DESC, rooms_room.id
         LIMIT 1
         FOR UPDATE OF rooms_room SKIP LOCKED
@@ -256,7 +263,7 @@ async def join_by_id(connection: AsyncConnection, request: LaneRequest) -> dict[
     params.update(room_id=room_id, game=game)
     cursor = await connection.execute(JOIN_BY_ID, params)
     row = await cursor.fetchone()
-    return _joined(row, key) if row else None
+    return _joined(row, key) if row and row[0] is not None else None
 
 
 async def quick_join(connection: AsyncConnection, request: LaneRequest) -> dict[str, Any] | None:
@@ -272,8 +279,8 @@ async def quick_join(connection: AsyncConnection, request: LaneRequest) -> dict[
     for branch in pool.branches:
         cursor = await connection.execute(QUICK_JOIN.format(region=branch, filter=where), params)
         row = await cursor.fetchone()
-        if row:
-            return _joined(row, key)
+        if row:  # this branch's first candidate: joined, or the view's to answer
+            return _joined(row, key) if row[0] is not None else None
     return None
 
 

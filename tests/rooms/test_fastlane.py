@@ -187,6 +187,22 @@ async def test_quick_join_takes_the_fullest_matching_room_in_the_lane(configurat
     assert emptier.pk != fuller.pk
 
 
+async def test_a_fullest_room_whose_reservation_expired_goes_to_the_view(configuration, version, region, eu):
+    make = sync_to_async(make_room)
+    stale = await make(configuration, version, region)
+    await sync_to_async(add_slots)(stale, 3, account="j")
+    await sync_to_async(add_slots)(stale, 2, state=Slot.RESERVED, expires_in=-1, account="r")  # stored 5, live 3
+    fresh = await make(configuration, version, region)
+    await sync_to_async(add_slots)(fresh, 4)
+    await make(configuration, version, eu)  # another region: the view would not pick it either
+
+    answer = await through_view("POST", QUICK, body={"auto_create": False})
+
+    # The view picks the same room the lane found first (fullest by the stored count), counts it exactly.
+    assert (answer.json()["id"], answer.json()["players"]) == (str(stale.pk), 4)
+    assert await Slot.objects.filter(room=stale).acount() == 4
+
+
 async def test_quick_join_tries_the_callers_region_first(configuration, version, region, eu, geoip):
     make = sync_to_async(make_room)
     elsewhere = await make(configuration, version, region)
