@@ -14,6 +14,7 @@ from rest_framework.test import APIClient
 from gamemaster.auth import encode_token
 from regions.models import Region
 from rooms.models import Application, ApplicationVersion, GameServerConfiguration
+from tests.geoip import build_city_database
 from tests.hosts.processes import GAMESERVER, cluster  # noqa: F401  (real master, agents and game servers)
 
 ALL_PLAYER_SCOPES = ["game", "party", "party_create"]
@@ -71,6 +72,14 @@ class Api(APIClient):
 @pytest.fixture
 def api() -> Api:
     return Api()
+
+
+@pytest.fixture
+def geoip(tmp_path: Any, settings: Any) -> Any:
+    """A small GeoIP City database of our own (tests/geoip.py), configured as the locator's."""
+    path = build_city_database(tmp_path / "city.mmdb")
+    settings.GEOIP = {"BACKEND": "regions.geoip.MaxMindCityLocator", "OPTIONS": {"path": str(path)}}
+    return path
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from hosts.models import Host
 from regions.models import Region
 from rooms.models import Room, Slot
 from tests.hosts.processes import Player, marked_pids, pid_alive, wait_for
+from tests.rooms.factories import room_body
 
 pytestmark = [pytest.mark.processes, pytest.mark.django_db(transaction=True)]
 
@@ -31,17 +32,8 @@ def test_create_then_a_player_joins_with_the_key_and_leaves(cluster, region, ver
     assert status == 200, body
     room = Room.objects.get()
     slot = Slot.objects.get()
-    assert body == {
-        "id": str(room.pk),
-        "settings": {"map": "dust"},
-        "players": 1,
-        "max_players": 8,
-        "game_name": "demo",
-        "game_version": "1.0",
-        "location": {"host": "127.0.0.1", "ports": room.ports},
-        "slot": str(slot.pk),
-        "key": body["key"],
-    }
+    assert (room.settings, room.max_players, room.host.address) == ({"map": "dust"}, 8, "127.0.0.1")
+    assert body == {**room_body(room, 1), "slot": str(slot.pk), "key": body["key"]}
     assert len(room.ports) == 1
     assert (room.state, slot.account, slot.state) == (Room.RUNNING, "alice", Slot.RESERVED)
 

@@ -3,16 +3,9 @@ from __future__ import annotations
 import pytest
 
 from regions.models import Region
-from tests.geoip import FRANKFURT, NEW_YORK, NO_LOCATION, TOKYO, build_city_database
+from tests.geoip import FRANKFURT, NEW_YORK, NO_LOCATION, TOKYO
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def geoip(tmp_path, settings):
-    path = build_city_database(tmp_path / "city.mmdb")
-    settings.GEOIP = {"BACKEND": "regions.geoip.MaxMindCityLocator", "OPTIONS": {"path": str(path)}}
-    return path
 
 
 @pytest.fixture

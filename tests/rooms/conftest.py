@@ -8,15 +8,7 @@ from regions.models import Region
 from rooms import services
 from rooms.matchmaking import reserve_slots
 from rooms.models import Room
-from tests.geoip import build_city_database
 from tests.rooms.factories import make_host
-
-
-@pytest.fixture
-def geoip(tmp_path, settings):
-    path = build_city_database(tmp_path / "city.mmdb")
-    settings.GEOIP = {"BACKEND": "regions.geoip.MaxMindCityLocator", "OPTIONS": {"path": str(path)}}
-    return path
 
 
 @pytest.fixture

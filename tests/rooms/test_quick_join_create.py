@@ -8,6 +8,7 @@ import pytest
 from hosts.models import Host
 from rooms.models import Room, Slot
 from tests.hosts.processes import Player, wait_for
+from tests.rooms.factories import room_body
 
 pytestmark = [pytest.mark.processes, pytest.mark.django_db(transaction=True)]
 
@@ -33,17 +34,8 @@ def test_quick_join_into_an_empty_pool_starts_a_game_server_and_the_key_works(ma
 
     assert status == 200, body
     room = Room.objects.get()
-    assert body == {
-        "id": str(room.pk),
-        "settings": {"map": "dust"},
-        "players": 1,
-        "max_players": 8,
-        "game_name": "demo",
-        "game_version": "1.0",
-        "location": {"host": "127.0.0.1", "ports": room.ports},
-        "slot": str(Slot.objects.get().pk),
-        "key": body["key"],
-    }
+    assert (room.settings, room.max_players, room.host.address) == ({"map": "dust"}, 8, "127.0.0.1")
+    assert body == {**room_body(room, 1), "slot": str(Slot.objects.get().pk), "key": body["key"]}
     alice = Player(body["location"], body["key"])
     assert alice.line() == "WELCOME alice"
     alice.close()
