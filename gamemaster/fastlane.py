@@ -21,7 +21,6 @@ import asyncio
 import json
 import logging
 import re
-import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -98,9 +97,7 @@ class FastLane:
         # Requests of the lane's routes answered here and handed to Django (the tests read these).
         self.answered = 0
         self.handed_over = 0
-        self._pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncConnectionPool] = (
-            weakref.WeakKeyDictionary()
-        )
+        self._pools: dict[asyncio.AbstractEventLoop, asyncio.Task[AsyncConnectionPool]] = {}
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
         found = self._match(scope) if scope["type"] == "http" and enabled() else None
@@ -145,27 +142,30 @@ class FastLane:
             return None
 
     async def _pool(self) -> AsyncConnectionPool:
-        """One pool per event loop (a process has one; tests may run several)."""
+        """One pool per event loop (a process has one; tests may run several). The first requests
+        of a loop all wait for the one opening, instead of each making a pool or using it unopened."""
         loop = asyncio.get_running_loop()
-        pool = self._pools.get(loop)
-        if pool is None:
-            params = connections["default"].get_connection_params()
-            params.pop("cursor_factory", None)  # Django's sync cursor class
-            params.pop("context", None)  # Django's adapters read JSON as text; the lane wants objects
-            params.pop("prepare_threshold", None)  # the lane's statements are few and hot: prepare them
-            pool = AsyncConnectionPool(
-                kwargs={**params, "autocommit": True},
-                min_size=1,
-                max_size=settings.FAST_LANE_POOL_SIZE,
-                open=False,
-            )
-            self._pools[loop] = pool
-            await pool.open()
+        opening = self._pools.get(loop)
+        if opening is None or (opening.done() and opening.exception() is not None):  # else retry
+            opening = loop.create_task(self._open_pool())
+            self._pools[loop] = opening
+        return await asyncio.shield(opening)
+
+    async def _open_pool(self) -> AsyncConnectionPool:
+        params = connections["default"].get_connection_params()
+        params.pop("cursor_factory", None)  # Django's sync cursor class
+        params.pop("context", None)  # Django's adapters read JSON as text; the lane wants objects
+        params.pop("prepare_threshold", None)  # the lane's statements are few and hot: prepare them
+        pool = AsyncConnectionPool(
+            kwargs={**params, "autocommit": True}, min_size=1, max_size=settings.FAST_LANE_POOL_SIZE, open=False
+        )
+        await pool.open()
         return pool
 
     async def close(self) -> None:
-        for pool in list(self._pools.values()):
-            await pool.close()
+        for opening in list(self._pools.values()):
+            if not opening.done() or opening.exception() is None:
+                await (await opening).close()
         self._pools.clear()
 
 

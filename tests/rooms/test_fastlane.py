@@ -154,11 +154,13 @@ async def test_racing_joins_through_the_lane_fill_a_room_exactly(configuration, 
     room = await sync_to_async(make_room)(configuration, version, region, max_players=10)
     await sync_to_async(add_slots)(room, 2)
 
+    before = http_app.answered
     answers = await asyncio.gather(
         *(call(application, "POST", f"/rooms/demo/{room.pk}/join", account=f"a{n}") for n in range(100))
     )
 
     assert Counter(answer.status for answer in answers) == {200: 8, 404: 92}
+    assert http_app.answered - before == 8  # the lane, opening its pool under the race, took them all
     assert {answer.json()["code"] for answer in answers if answer.status == 404} == {"room_full"}
     assert await Slot.objects.filter(room=room).acount() == 10
     await room.arefresh_from_db()
