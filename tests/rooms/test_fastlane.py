@@ -8,6 +8,7 @@ the view and gets its answer. Racing joins through the lane never overfill a roo
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import Counter
 from datetime import timedelta
 
@@ -377,3 +378,75 @@ async def test_an_edit_by_another_process_reaches_the_lane_within_its_cache_time
     assert kept.expires_at - timezone.now() <= timedelta(seconds=30)
     assert timedelta(seconds=119) < reread.expires_at - timezone.now() <= timedelta(seconds=120)
     assert {kept.room_id, reread.room_id} == {room.pk}
+
+
+# --- odd arguments: the lane and the view answer alike ---
+
+ODD_JOIN_BODIES = [
+    {},
+    {"settings": "{}"},
+    {"settings": "not json"},
+    {"settings": []},
+    {"settings": {"tier": {"@func": "in", "@values": [0, 2]}}},
+    {"settings": {"a.b": 1}},
+    {"settings": {"mode": None}},
+    {"settings": {"tier": 1.0}},
+    {"settings": {"tier": {"@func": "between", "@a": 1, "@b": 3}}},
+    {"settings": {"tier": {"@func": "exists"}}},
+    {"settings": {"k": 2**70}},
+    {"settings": {"\u0000": 1}},
+    {"auto_create": "maybe"},
+    {"region": 5},
+    {"region": ""},
+    {"region": None},
+    {"my_region_only": "yes"},
+    {"my_region_only": 1},
+    {"create_settings": []},
+    {"unknown": 1},
+]
+ODD_SEARCH_QUERIES = [
+    {"settings": "["},
+    {"settings": '{"tier": {"@func": "<", "@value": "z"}}'},
+    {"limit": "0"},
+    {"limit": "5000"},
+    {"limit": "x"},
+    {"offset": "-1"},
+    {"show_full": "no"},
+    {"show_full": "maybe"},
+    {"region": "nope"},
+    {"my_region_only": "true"},
+    {"limit": "1", "offset": "0"},
+]
+
+
+def comparable(answer: Answer) -> tuple:
+    """Status and body, without what two joins never share (slot, key) or change (players)."""
+    body = answer.json()
+    if isinstance(body, dict):
+        body = {name: value for name, value in body.items() if name not in ("slot", "key", "players")}
+    return answer.status, body
+
+
+@pytest.fixture
+def three_rooms(configuration, version, region):
+    for tier in range(3):
+        make_room(configuration, version, region, settings={"mode": "ffa", "tier": tier, "a": {"b": 1}}, max_players=50)
+
+
+@pytest.mark.parametrize("body", ODD_JOIN_BODIES, ids=lambda body: json.dumps(body)[:40])
+async def test_odd_quick_join_arguments_get_the_views_answer(three_rooms, body):
+    # Never create a room here: there is no host to start it on (that path is the view's anyway).
+    body = {"auto_create": False, **body}
+
+    lane = await call(application, "POST", QUICK, body=body)
+    view = await view_only("POST", QUICK, account="bob", body=body)
+
+    assert comparable(lane) == comparable(view)
+
+
+@pytest.mark.parametrize("query", ODD_SEARCH_QUERIES, ids=lambda query: json.dumps(query)[:40])
+async def test_odd_search_arguments_get_the_views_answer(three_rooms, query):
+    lane = await call(application, "GET", SEARCH, query=query)
+    view = await view_only("GET", SEARCH, query=query)
+
+    assert comparable(lane) == comparable(view)
