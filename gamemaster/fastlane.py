@@ -129,10 +129,10 @@ class FastLane:
     async def _answer(
         self, scope: dict, lane_route: Route, url: dict[str, str], body: bytes
     ) -> dict[str, Any] | RenderedJson | None:
-        request = _lane_request(scope, lane_route, url, body)
-        if request is None:
-            return None
         try:
+            request = _lane_request(scope, lane_route, url, body)
+            if request is None:
+                return None
             pool = await self._pool()
             async with pool.connection() as connection:
                 return await lane_route.handler(connection, request)
@@ -197,7 +197,7 @@ def _lane_request(scope: dict, lane_route: Route, url: dict[str, str], raw_body:
             return None
         try:
             body = json.loads(raw_body)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested deeper than Python parses
             return None
         if not isinstance(body, dict):
             return None
@@ -213,7 +213,7 @@ async def _read_body(receive: Callable) -> tuple[bytes, bool]:
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            return b"".join(chunks), False
+            return b"".join(chunks), True  # the client left: Django hears of it, not the lane
         chunk = message.get("body", b"")
         chunks.append(chunk)
         size += len(chunk)

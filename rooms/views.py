@@ -91,17 +91,10 @@ class RoomCreateView(AsyncAPIView):
         request=CreateArgs,
         responses={200: RoomJoinedSchema, **CREATE_ERRORS},
     )
-    async def post(
-        self, request: Request, application_name: str, application_version: str, game_server_name: str
-    ) -> Response:
+    async def post(self, request: Request, **url: str) -> Response:
         args = parse_args(CreateArgs, request)
         account, ip = caller_account(request), request_ip(request)
-        target, region = await database_sync_to_async(_target_and_region)(
-            ip=ip,
-            application_name=application_name,
-            application_version=application_version,
-            game_server_name=game_server_name,
-        )
+        target, region = await database_sync_to_async(_target_and_region)(ip=ip, **url)
         await database_sync_to_async(ban_enforce)(account=account, ip=ip)
         grant = await room_create(
             target=target,
@@ -128,17 +121,10 @@ class RoomCreateMultiView(AsyncAPIView):
         request=CreateMultiArgs,
         responses={200: RoomMultiSchema, **CREATE_ERRORS},
     )
-    async def post(
-        self, request: Request, application_name: str, application_version: str, game_server_name: str
-    ) -> Response:
+    async def post(self, request: Request, **url: str) -> Response:
         args = parse_args(CreateMultiArgs, request)
         entries: list[tuple[str, str | None]] = args["accounts"]
-        target, region = await database_sync_to_async(_target_and_region)(
-            ip=request_ip(request),
-            application_name=application_name,
-            application_version=application_version,
-            game_server_name=game_server_name,
-        )
+        target, region = await database_sync_to_async(_target_and_region)(ip=request_ip(request), **url)
         bans = await database_sync_to_async(find_bans)(entries)
         if len(bans) == len(entries):
             raise Banned(bans[entries[0][0]])
