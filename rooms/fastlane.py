@@ -139,31 +139,31 @@ class _Catalog:
     MAX_TARGETS = 1024
 
     def __init__(self) -> None:
-        self.targets: dict[tuple[str, ...], tuple] = {}
+        self.targets: dict[tuple[str, ...], tuple[tuple, float]] = {}  # names: (row, read at)
         self.regions: list[Region] = []
-        self.read_at = -math.inf
+        self.regions_read_at = -math.inf
 
     def forget(self, **kwargs: Any) -> None:
-        self.targets, self.regions, self.read_at = {}, [], -math.inf
+        self.targets, self.regions_read_at = {}, -math.inf
 
     async def read(self, connection: AsyncConnection, names: dict[str, str]) -> tuple[tuple | None, list[Region]]:
         key = (names["game"], names["version"], names["server"])
-        if time.monotonic() - self.read_at > settings.FAST_LANE_CACHE_SECONDS:
-            self.forget()
-        if key in self.targets and self.read_at > -math.inf:
-            return self.targets[key], self.regions
-        read_at = time.monotonic()
+        now, kept_for = time.monotonic(), settings.FAST_LANE_CACHE_SECONDS
+        kept = self.targets.get(key)
+        if kept is not None and now - kept[1] < kept_for and now - self.regions_read_at < kept_for:
+            return kept[0], self.regions
         async with connection.pipeline():  # both queries in one round trip
             target_query = await connection.execute(TARGET, names)
             regions_query = await connection.execute(REGIONS)
             target = await target_query.fetchone()
             rows = await regions_query.fetchall()
-        regions = [Region(id=pk, name=name, x=x, y=y, is_default=is_default) for pk, name, x, y, is_default in rows]
+        self.regions = [Region(id=pk, name=name, x=x, y=y, is_default=default) for pk, name, x, y, default in rows]
+        self.regions_read_at = now
         if target is not None:  # unknown names are the view's to answer, and not worth keeping
             if len(self.targets) >= self.MAX_TARGETS:
                 self.targets = {}
-            self.targets[key], self.regions, self.read_at = target, regions, read_at
-        return target, regions
+            self.targets[key] = (target, now)
+        return target, self.regions
 
 
 _catalog = _Catalog()
@@ -173,14 +173,14 @@ for model in (Application, ApplicationVersion, GameServerConfiguration, Region):
 
 
 @dataclass(frozen=True)
-class _Pool:
-    """What the pool's statements need to know of the target, and the caller's region branches."""
+class _Lookup:
+    """What the statements need to know of the target, and the caller's region branches."""
 
     params: dict[str, Any]
     branches: list[str]  # WHERE fragments on rooms_room.region_id, tried in order
 
 
-async def _pool(connection: AsyncConnection, request: LaneRequest, args: dict[str, Any]) -> _Pool | None:
+async def _lookup(connection: AsyncConnection, request: LaneRequest, args: dict[str, Any]) -> _Lookup | None:
     """The target and the region branches of search and quick-join (RegionRule.branches), or None
     when the view must answer (an unknown name, `region` with `my_region_only`)."""
     names = {
@@ -205,7 +205,7 @@ async def _pool(connection: AsyncConnection, request: LaneRequest, args: dict[st
         chosen = next((region for region in regions if region.name == args["region"]), None)
         if chosen is None:
             return None
-        return _Pool({**params, "region": chosen.pk}, ["rooms_room.region_id = %(region)s"])
+        return _Lookup({**params, "region": chosen.pk}, ["rooms_room.region_id = %(region)s"])
     mine = region_for_ip(request.ip, regions)
     if args["my_region_only"]:
         branches = ["rooms_room.region_id = %(region)s"] if mine is not None else []
@@ -213,7 +213,7 @@ async def _pool(connection: AsyncConnection, request: LaneRequest, args: dict[st
         branches = ["rooms_room.region_id = %(region)s", "rooms_room.region_id <> %(region)s"]
     else:
         branches = ["TRUE"]
-    return _Pool({**params, "region": mine.pk if mine else None}, branches)
+    return _Lookup({**params, "region": mine.pk if mine else None}, branches)
 
 
 def _args(serializer: serializers.Serializer, request: LaneRequest) -> dict[str, Any] | None:
@@ -270,13 +270,13 @@ async def quick_join(connection: AsyncConnection, request: LaneRequest) -> dict[
     """POST /join/<game>/<version>/<server>: QuickJoinView's case of a running room to join.
     Waiting for a starting room and creating one stay the view's."""
     args = _args(QUICK_JOIN_ARGS, request)
-    pool = await _pool(connection, request, args) if args is not None else None
-    if args is None or pool is None:
+    lookup = await _lookup(connection, request, args) if args is not None else None
+    if args is None or lookup is None:
         return None
     where, filter_params = settings_filter_sql(args["settings"])
     params, key = _reservation(request)
-    params.update({**pool.params, **filter_params})
-    for branch in pool.branches:
+    params.update({**lookup.params, **filter_params})
+    for branch in lookup.branches:
         cursor = await connection.execute(QUICK_JOIN.format(region=branch, filter=where), params)
         row = await cursor.fetchone()
         if row:  # this branch's first candidate: joined, or the view's to answer
@@ -288,14 +288,14 @@ async def search(connection: AsyncConnection, request: LaneRequest) -> RenderedJ
     """GET /rooms/<game>/<version>/<server>: RoomSearchView's first page (`offset` 0; later pages
     count across region branches and stay the view's)."""
     args = _args(SEARCH_ARGS, request)
-    pool = await _pool(connection, request, args) if args is not None and args["offset"] == 0 else None
-    if args is None or pool is None:
+    lookup = await _lookup(connection, request, args) if args is not None and args["offset"] == 0 else None
+    if args is None or lookup is None:
         return None
     where, filter_params = settings_filter_sql(args["settings"])
-    params = {**pool.params, **filter_params, "now": timezone.now()}
+    params = {**lookup.params, **filter_params, "now": timezone.now()}
     not_full = "TRUE" if args["show_full"] else NOT_FULL
     rooms: list[str] = []
-    for branch in pool.branches:
+    for branch in lookup.branches:
         params["limit"] = args["limit"] - len(rooms)
         cursor = await connection.execute(SEARCH.format(region=branch, filter=where, not_full=not_full), params)
         rooms += [room for (room,) in await cursor.fetchall()]
