@@ -79,9 +79,9 @@ def ban_headers(ban: Ban) -> dict[str, str]:
 # --- enforcement ---
 
 
-# The fast lane's check (gamemaster/fastlane.py): is there an active ban for this account or IP?
-# The same rule as Ban.objects.active() and find_bans; when one applies, the lane hands the
-# request to Django, whose views refuse it (and attach the IP) through find_bans.
+# Is there an active ban for this account or IP? The same rule as Ban.objects.active(), written by
+# hand for the hot paths (PostgreSQL): the fast lane's joins (gamemaster/fastlane.py; when one
+# applies, the view refuses the request through find_bans) and find_bans' common case below.
 ACTIVE_BAN_SQL = """
     SELECT 1 FROM bans_ban
     WHERE lifted_at IS NULL AND expires_at > %(now)s AND (account = %(account)s::text OR ip = %(ip)s::inet)
@@ -97,6 +97,8 @@ def find_bans(entries: list[tuple[str, str | None]]) -> dict[str, Ban]:
     if not entries:
         return {}
     entries = [(account, normal_ip(ip)) for account, ip in entries]
+    if len(entries) == 1 and connection.vendor == "postgresql" and not _any_active_ban(*entries[0]):
+        return {}  # nobody banned, the common case: building the ORM query cost more than running it
     condition = Q(account__in={account for account, _ in entries})
     ips = {ip for _, ip in entries if ip}
     if ips:
@@ -122,6 +124,12 @@ def find_bans(entries: list[tuple[str, str | None]]) -> dict[str, Ban]:
         if ip and applying.ip is None and applying.account == account:
             _attach_ip(applying, ip)
     return refused
+
+
+def _any_active_ban(account: str, ip: str | None) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute(ACTIVE_BAN_SQL, {"now": timezone.now(), "account": account, "ip": ip})
+        return cursor.fetchone() is not None
 
 
 def normal_ip(ip: str | None) -> str | None:

@@ -12,7 +12,7 @@ import logging
 from collections import deque
 from typing import Any
 
-from bans.services import Banned
+from bans.services import Banned, find_bans
 from gamemaster import jsonrpc
 from gamemaster.errors import ApiError
 from gamemaster.net import scope_ip
@@ -178,7 +178,7 @@ class PartyConsumer(JsonRpcConsumer):
     def open(self, serializer: Any, ip: str | None, *, party_id: str | None) -> services.Opened:
         """Refuse banned accounts, then open the session (in the database thread); `party_id` is
         the party to connect to or to create (None: find one)."""
-        ban = services.session_ban(account=self.account, ip=ip)
+        ban = find_bans([(self.account, ip)]).get(self.account)
         if ban is not None:
             raise refusal_from(Banned(ban))
         if self.endpoint == "connect":

@@ -21,8 +21,7 @@ from django.db import connection, transaction
 from django.db.models import Case, Count, F, IntegerField, Value, When
 from django.utils import timezone
 
-from bans.models import Ban
-from bans.services import ACTIVE_BAN_SQL, Banned, find_bans, normal_ip
+from bans.services import Banned, find_bans
 from gamemaster.args import storable_text
 from gamemaster.errors import ApiError, BadArguments, Conflict, NotFound, Unavailable
 from parties import events
@@ -182,19 +181,6 @@ def _execute(sql: str, params: list[Any]) -> None:
 
 
 # --- creating and opening sessions -------------------------------------------------------------
-
-
-def session_ban(*, account: str, ip: str | None) -> Ban | None:
-    """The ban that refuses this account's session (the account's own, or its IP's), if any.
-    Nobody is banned in the common case: on PostgreSQL the fast lane's statement (the same rule)
-    says so for a sixth of find_bans' CPU; find_bans runs only when it finds a ban (and attaches
-    the IP to it)."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(ACTIVE_BAN_SQL, {"now": timezone.now(), "account": account, "ip": normal_ip(ip)})
-            if cursor.fetchone() is None:
-                return None
-    return find_bans([(account, ip)]).get(account)
 
 
 def party_create(
