@@ -11,14 +11,6 @@ NAME_VALIDATOR = RegexValidator(r"^[A-Za-z0-9_.-]+$", "Letters, digits, '_', '.'
 EARTH_RADIUS_KM = 6371.0
 
 
-class RegionQuerySet(models.QuerySet["Region"]):
-    def default(self) -> Region | None:
-        return self.filter(is_default=True).first()
-
-    def nearest(self, *, longitude: float, latitude: float) -> Region | None:
-        return nearest_region(self, longitude=longitude, latitude=latitude)
-
-
 def nearest_region(regions: Iterable[Region], *, longitude: float, latitude: float) -> Region | None:
     """The region closest by great-circle distance, the first of equals (regions are few: computed in Python)."""
     best: Region | None = None
@@ -40,8 +32,6 @@ class Region(models.Model):
     is_default = models.BooleanField(
         "default", default=False, help_text="Players whose location is unknown get the default region."
     )
-
-    objects = RegionQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]

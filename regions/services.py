@@ -12,15 +12,9 @@ def region_for_ip(ip: str | None, regions: Iterable[Region] | None = None) -> Re
     """The region nearest to the address's GeoIP location, else the default region.
 
     `regions`: every region, in name order, for a caller that has read them already (the fast
-    lane reads them in its own query); by default they are read here."""
+    lane keeps them); by default they are read here, in one query."""
     location = get_locator().locate(ip) if ip else None
-    if regions is None:
-        if location is not None:
-            nearest = Region.objects.nearest(longitude=location[0], latitude=location[1])
-            if nearest is not None:
-                return nearest
-        return Region.objects.default()
-    regions = list(regions)
+    regions = list(Region.objects.all() if regions is None else regions)
     if location is not None and regions:
         return nearest_region(regions, longitude=location[0], latitude=location[1])
     return next((region for region in regions if region.is_default), None)
